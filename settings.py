@@ -1,0 +1,73 @@
+"""All configuration of weilinli: one pydantic-settings class, every field from a WEILINLI_* env var.
+
+Nothing else in the project reads os.environ; everything asks `get_settings()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEILINLI_", env_file=None, extra="ignore")
+
+    # Storage
+    database_url: str = Field("", description="SQLAlchemy URL; empty → SQLite file under data_dir")
+    redis_url: str = Field("", description="redis://…; empty → embedded in-process store")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="SQLite file and downloaded media live here")
+
+    # WeChat
+    wechat_token: str = "weilinli"
+    wechat_appid: str = "wx0000000000000000"
+    wechat_secret: str = "secret"
+    wechat_aes_key: str = Field("", description="43-char EncodingAESKey; empty → plaintext mode")
+    wechat_api_base: str = Field("https://api.weixin.qq.com/", description="wechatpy API base URL")
+    wechat_timestamp_window: int = Field(300, description="seconds a signed timestamp may be off")
+    wechat_max_body: int = Field(64 * 1024, description="largest webhook body accepted, bytes")
+    wechat_template_id: str = Field("", description="template message id for pushes outside 48 h")
+
+    # Behaviour
+    timezone: str = "Asia/Shanghai"
+    dialog_ttl: int = Field(600, description="seconds a multi-turn follow-up waits for an answer")
+    rate_limit_per_minute: int = Field(20, description="messages one OpenID may send per minute")
+    outbox_interval: float = Field(2.0, description="seconds between push-outbox sweeps")
+    outbox_max_attempts: int = 8
+    time_limits: str = Field("", description="JSON grade → respond/resolve, e.g. {\"A\":{\"respond\":\"2h\"}}")
+    open311_keys: str = Field("", description="comma-separated API keys accepted by Open311 POST")
+    duty_phone: str = Field("027-12345", description="community duty phone told to urgent reporters")
+
+    # Modes
+    demo: bool = Field(False, description="demo/dev mode: simulator page and fake WeChat API on")
+    public_url: str = Field("", description="base URL the service is reached at (links in pushes)")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'weilinli.db').as_posix()}"
+
+    @property
+    def safe_mode(self) -> bool:
+        return bool(self.wechat_aes_key)
+
+
+_active: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _active
+    if _active is None:
+        _active = Settings()
+    return _active
+
+
+def configure(**overrides) -> Settings:
+    """Replace the active settings: env vars plus explicit overrides (the CLI's flags, tests)."""
+    global _active
+    _active = Settings(**overrides)
+    return _active
