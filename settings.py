@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     wechat_timestamp_window: int = Field(300, description="seconds a signed timestamp may be off")
     wechat_max_body: int = Field(64 * 1024, description="largest webhook body accepted, bytes")
     wechat_template_id: str = Field("", description="template message id for pushes outside 48 h")
+    wechat_subscribe_template_id: str = Field("", description="订阅通知 template id, the last fallback")
 
     # Behaviour
     timezone: str = "Asia/Shanghai"

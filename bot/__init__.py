@@ -1,0 +1,1 @@
+"""The service core: storage, the event domain, the WeChat adapter, the app factory."""

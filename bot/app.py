@@ -1,0 +1,90 @@
+"""The app factory: wires the WeChat adapter, admin/API, the scheduler and (demo) the simulator.
+
+Only the CLI and the tests import this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import select, text
+
+import nlp
+from bot import outbox
+from bot.db import get_engine, session_factory
+from bot.migrate import upgrade
+from bot.models import Grid
+from bot.scheduler import Scheduler
+from bot.store import get_store
+from bot.wechat.client import Client
+from bot.wechat.push import make_sender
+from bot.wechat.webhook import router as webhook_router
+from settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def load_place_words() -> int:
+    """Teach the tokenizer every grid name and alias, so places survive segmentation."""
+    with session_factory()() as session:
+        words = set()
+        for name, aliases in session.execute(select(Grid.name, Grid.aliases)):
+            words.add(name)
+            words.update(a for a in (aliases or "").split("|") if a)
+    nlp.add_user_words(sorted(words), places=True)
+    return len(words)
+
+
+def start_jobs() -> Scheduler:
+    scheduler = Scheduler()
+    client = Client()
+    send = make_sender(client)
+    scheduler.every(get_settings().outbox_interval, lambda: outbox.drain(session_factory(), send), "outbox")
+    scheduler.start()
+    return scheduler
+
+
+def create_app(*, run_scheduler: bool = True) -> FastAPI:
+    settings = get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.effective_database_url.startswith("sqlite"):
+            upgrade()
+        get_engine()
+        store = get_store()
+        log.info("store: %s", "embedded in-process (single process only)" if store.embedded else "Redis")
+        log.info("place words loaded: %d", load_place_words())
+        scheduler = start_jobs() if run_scheduler else None
+        app.state.scheduler = scheduler
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown()
+
+    app = FastAPI(title="微邻里 weilinli", version="0.1.0", lifespan=lifespan)
+    app.include_router(webhook_router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        store = get_store()
+        store.r.ping()
+        return {"status": "ok", "database": get_engine().dialect.name,
+                "store": "embedded" if store.embedded else "redis", "demo": settings.demo}
+
+    if settings.demo:
+        from bot.fake_wechat import create_fake_wechat_app
+
+        app.mount("/_fake_wechat", create_fake_wechat_app())
+        try:
+            from bot.simulator import router as simulator_router
+        except ImportError:  # the simulator ships with the demo; absent only in a partial checkout
+            log.warning("simulator page not available")
+        else:
+            app.include_router(simulator_router)
+    return app

@@ -1,0 +1,222 @@
+"""Event use cases for residents: report, enrich (place, photo, description), query, supplement, cancel.
+
+Plain values in, plain results out: no HTTP request or WeChat message objects here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import nlp
+from bot import notify
+from bot.db import utcnow
+from bot.lifecycle import OPEN, record_creation, transition
+from bot.models import Attachment, Event, Grid, Resident
+from bot.numbering import next_number
+from bot.routing import Route, grid_by_location, grid_by_text, route
+
+
+class NotFound(LookupError):
+    """No such event for this resident (the same answer whether it exists for someone else or not)."""
+
+
+@dataclass
+class Report:
+    openid: str
+    text: str = ""
+    source_key: str | None = None
+    kind: str = "text"  # text | voice | image | location | link
+    media_id: str | None = None
+    pic_url: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    label: str | None = None
+
+
+@dataclass
+class Reported:
+    event: Event
+    route: Route
+    created: bool  # False when a retry found the event its first delivery created
+
+
+def resident(session: Session, openid: str) -> Resident:
+    found = session.scalar(select(Resident).where(Resident.openid == openid))
+    if found is None:
+        try:
+            with session.begin_nested():
+                found = Resident(openid=openid)
+                session.add(found)
+        except IntegrityError:  # created concurrently by another request
+            found = session.scalar(select(Resident).where(Resident.openid == openid))
+    return found
+
+
+def touch_resident(session: Session, openid: str) -> Resident:
+    """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window."""
+    person = resident(session, openid)
+    person.last_message_at = utcnow()
+    person.subscribed = True
+    return person
+
+
+def report(session: Session, data: Report) -> Reported:
+    """Create the event, classify, route and assign it — idempotent on `source_key`."""
+    if data.source_key:
+        existing = session.scalar(select(Event).where(Event.source_key == data.source_key))
+        if existing is not None:
+            return Reported(existing, _current_route(existing), created=False)
+    person = resident(session, data.openid)
+    result = nlp.classify(data.text) if data.text else None
+    event = Event(
+        number=next_number(session),
+        reporter=person,
+        source="wechat",
+        source_key=data.source_key,
+        text=data.text,
+        created_at=utcnow(),
+    )
+    _apply_classification(event, result)
+    session.add(event)
+    grid, place = _locate(session, data, result)
+    event.place_text = place
+    event.lat, event.lng = data.lat, data.lng
+    session.flush()
+    record_creation(session, event, actor="resident", note=data.text[:500])
+    if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
+        _attach(session, event, data)
+    chosen = grid or person.grid
+    if grid is not None:
+        person.grid = grid
+    routed = _route_event(session, event, chosen)
+    return Reported(event, routed, created=True)
+
+
+def _apply_classification(event: Event, result) -> None:
+    if result is None:
+        event.category, event.flagged, event.rule = "other", True, ""
+        return
+    event.intent = result.intent
+    event.category = result.category
+    event.subcategory = result.subcategory
+    event.grade = result.grade or "A"
+    event.urgent = bool(result.urgent) or event.urgent
+    event.flagged = bool(result.flagged) or result.category == "other"
+    event.confidence = result.confidence
+    event.rule = result.rule
+    event.phone = result.phone
+
+
+def _locate(session: Session, data: Report, result) -> tuple[Grid | None, str | None]:
+    if data.lat is not None and data.lng is not None:
+        return grid_by_location(session, data.lat, data.lng), data.label or f"{data.lat:.5f},{data.lng:.5f}"
+    grid, matched = grid_by_text(session, data.text) if data.text else (None, None)
+    place = (result.place if result is not None else None) or matched
+    return grid, place
+
+
+def _attach(session: Session, event: Event, data: Report, timeline_id: int | None = None) -> Attachment:
+    item = Attachment(
+        event=event, timeline_id=timeline_id, kind=data.kind, media_id=data.media_id,
+        url=data.pic_url, label=data.label,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def _current_route(event: Event) -> Route:
+    return Route(event.grid, event.worker, event.unit)
+
+
+def _route_event(session: Session, event: Event, grid: Grid | None) -> Route:
+    routed = route(session, grid, event.grade)
+    event.grid = routed.grid
+    event.unit = routed.unit
+    event.worker = routed.worker
+    if routed.unit != "dispatch":
+        transition(session, event, "assign", actor="system", actor_name="自动派单", note=f"派至{routed.label}")
+        notify.task_assigned(session, event)
+    if event.urgent:
+        notify.urgent(session, event)
+    return routed
+
+
+def describe(session: Session, event: Event, text: str) -> Event:
+    """A description for an event born from a photo or location: classify it now."""
+    event.text = (event.text + "\n" + text).strip() if event.text else text
+    _apply_classification(event, nlp.classify(event.text))
+    transition(session, event, "supplement", actor="resident", note=text[:500])
+    if event.unit == "dispatch" and event.status == "reported":
+        grid, place = grid_by_text(session, text)
+        if place:
+            event.place_text = place
+        _route_event(session, event, grid or (event.reporter.grid if event.reporter else None))
+    return event
+
+
+def set_place(session: Session, event: Event, *, text: str = "", lat=None, lng=None, label=None) -> Route:
+    """The resident answered "where?": remember the place and route the event if it was waiting."""
+    if lat is not None and lng is not None:
+        grid = grid_by_location(session, lat, lng)
+        event.lat, event.lng = lat, lng
+        event.place_text = label or f"{lat:.5f},{lng:.5f}"
+        _attach(session, event, Report(openid="", kind="location", lat=lat, lng=lng, label=label))
+    else:
+        grid, _ = grid_by_text(session, text)
+        event.place_text = text[:200]
+    transition(session, event, "supplement", actor="resident", note=f"地点：{event.place_text}")
+    if grid is not None and event.reporter is not None:
+        event.reporter.grid = grid
+    if event.status == "reported" and event.unit == "dispatch" and grid is not None:
+        return _route_event(session, event, grid)
+    return _current_route(event)
+
+
+def add_photo(session: Session, event: Event, *, media_id: str | None, pic_url: str | None, actor: str) -> None:
+    entry = transition(session, event, "supplement", actor=actor, note="补充照片")
+    _attach(session, event, Report(openid="", kind="image", media_id=media_id, pic_url=pic_url), entry.id)
+
+
+def own_events(session: Session, openid: str, limit: int = 5) -> list[Event]:
+    return list(session.scalars(
+        select(Event).join(Resident, Event.reporter_id == Resident.id)
+        .where(Resident.openid == openid)
+        .order_by(Event.id.desc()).limit(limit)
+    ))
+
+
+def own_event(session: Session, openid: str, number: str) -> Event:
+    event = session.scalar(
+        select(Event).join(Resident, Event.reporter_id == Resident.id)
+        .where(Resident.openid == openid, Event.number == number.upper())
+    )
+    if event is None:
+        raise NotFound(number)
+    return event
+
+
+def latest_open_event(session: Session, openid: str) -> Event | None:
+    return session.scalar(
+        select(Event).join(Resident, Event.reporter_id == Resident.id)
+        .where(Resident.openid == openid, Event.status.in_(OPEN))
+        .order_by(Event.id.desc()).limit(1)
+    )
+
+
+def supplement(session: Session, openid: str, number: str, text: str) -> Event:
+    event = own_event(session, openid, number)
+    transition(session, event, "supplement", actor="resident", note=text[:1000])
+    notify.resident_supplemented(session, event, text)
+    return event
+
+
+def cancel(session: Session, openid: str, number: str, reason: str = "") -> Event:
+    event = own_event(session, openid, number)
+    transition(session, event, "cancel", actor="resident", note=reason or "居民撤销")
+    notify.cancelled(session, event)
+    return event

@@ -1,0 +1,199 @@
+"""The nouns of the domain: Grid, Worker, Resident, Event, TimelineEntry, Attachment, OutboxMessage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.db import Base, UTCDateTime, utcnow
+
+GRID_LEVELS = ("district", "street", "community", "grid", "building")
+LEVEL_LABELS = {"district": "区", "street": "街道", "community": "社区", "grid": "网格", "building": "楼栋"}
+
+
+class Grid(Base):
+    """One node of the five-level tree 区 → 街道 → 社区 → 小区(网格) → 楼栋."""
+
+    __tablename__ = "grid"
+    __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_grid_parent_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    aliases: Mapped[str] = mapped_column(Text, default="")  # "|"-separated
+    polygon_wkt: Mapped[str | None] = mapped_column(Text)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    duty_phone: Mapped[str | None] = mapped_column(String(32))
+
+    parent: Mapped[Grid | None] = relationship(remote_side="Grid.id", lazy="joined", join_depth=4)
+
+    @property
+    def alias_list(self) -> list[str]:
+        return [a for a in (self.aliases or "").split("|") if a]
+
+    @property
+    def path(self) -> list[Grid]:
+        node, chain = self, []
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))
+
+    def ancestor(self, level: str) -> Grid | None:
+        return next((g for g in self.path if g.level == level), None)
+
+    @property
+    def full_name(self) -> str:
+        return "".join(g.name for g in self.path if g.level != "district")
+
+
+class Worker(Base):
+    """A grid worker (网格员) or volunteer (志愿者); linked to WeChat by binding its OpenID."""
+
+    __tablename__ = "worker"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="grid_worker")  # grid_worker | volunteer
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    skills: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    grid: Mapped[Grid | None] = relationship(lazy="joined")
+
+
+class Resident(Base):
+    __tablename__ = "resident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    grid: Mapped[Grid | None] = relationship(lazy="joined")
+
+
+class Event(Base):
+    """One reported problem (事件), tracked from 待受理 to 已评价."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="wechat")
+    source_key: Mapped[str | None] = mapped_column(String(160), unique=True)  # WeChat MsgId etc.
+    text: Mapped[str] = mapped_column(Text, default="")
+    intent: Mapped[str] = mapped_column(String(16), default="report")
+    category: Mapped[str] = mapped_column(String(24), default="other")
+    subcategory: Mapped[str] = mapped_column(String(64), default="")
+    grade: Mapped[str] = mapped_column(String(1), default="A")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    rule: Mapped[str] = mapped_column(Text, default="")
+    place_text: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"), index=True)
+    unit: Mapped[str] = mapped_column(String(64), default="dispatch")  # whose queue it is in
+    status: Mapped[str] = mapped_column(String(16), default="reported")
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    reporter: Mapped[Resident | None] = relationship(lazy="joined")
+    grid: Mapped[Grid | None] = relationship(lazy="joined")
+    worker: Mapped[Worker | None] = relationship(lazy="joined")
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        back_populates="event", order_by="TimelineEntry.id", lazy="selectin"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="event", order_by="Attachment.id", lazy="selectin"
+    )
+
+
+class TimelineEntry(Base):
+    """Append-only: one row per transition (and per note), written with the change itself."""
+
+    __tablename__ = "timeline_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(16))  # resident | worker | dispatcher | system
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    event: Mapped[Event] = relationship(back_populates="timeline")
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    timeline_id: Mapped[int | None] = mapped_column(ForeignKey("timeline_entry.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # image | location | voice | link
+    media_id: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    local_path: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="attachments")
+
+
+class OutboxMessage(Base):
+    """A push waiting to reach WeChat; drained with retries so an API outage loses nothing."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(24), default="customer_service")
+    payload: Mapped[dict] = mapped_column(JSON)
+    dedup_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|sending|sent|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DailyCounter(Base):
+    """Per-day sequence behind event numbers (WL20261123-0042)."""
+
+    __tablename__ = "daily_counter"
+
+    key: Mapped[str] = mapped_column(String(24), primary_key=True)  # "WL20261123"
+    value: Mapped[int] = mapped_column(Integer, default=0)

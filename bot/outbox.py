@@ -1,0 +1,133 @@
+"""The push outbox: pushes are rows written with the change that caused them, then drained.
+
+The domain only enqueues; a transport (the WeChat adapter) supplies `send`. A message is claimed
+with a lease before sending, so two drainers never send the same row, and a crash mid-send makes
+it due again once the lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import utcnow
+from bot.models import OutboxMessage
+from settings import get_settings
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=60)
+
+
+class PushError(Exception):
+    """A send failed. `retry` says whether to try again; `fallback` names another channel to try."""
+
+    def __init__(self, message: str, *, retry: bool = True, fallback: str | None = None):
+        super().__init__(message)
+        self.retry = retry
+        self.fallback = fallback
+
+
+def enqueue(
+    session: Session,
+    openid: str,
+    text: str,
+    *,
+    event_id: int | None = None,
+    dedup_key: str | None = None,
+    channel: str = "customer_service",
+    extra: dict | None = None,
+) -> OutboxMessage | None:
+    """Queue a push in the caller's transaction; a repeated dedup_key queues nothing."""
+    if dedup_key and session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)):
+        return None
+    msg = OutboxMessage(
+        openid=openid, channel=channel, payload={"text": text, **(extra or {})},
+        dedup_key=dedup_key, event_id=event_id, next_attempt_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(msg)
+    except IntegrityError:
+        return None
+    return msg
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** attempts, 600))
+
+
+def claim_due(session: Session, now: datetime, limit: int = 50) -> list[int]:
+    ids = list(session.scalars(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.next_attempt_at <= now,
+            or_(
+                OutboxMessage.status == "pending",
+                (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
+            ),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ))
+    claimed = []
+    for msg_id in ids:
+        # Compare-and-set per row: only one drainer wins each message.
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == msg_id,
+                or_(
+                    OutboxMessage.status == "pending",
+                    (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
+                ),
+            )
+            .values(status="sending", claimed_until=now + LEASE)
+        )
+        if result.rowcount == 1:
+            claimed.append(msg_id)
+    session.commit()
+    return claimed
+
+
+def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None], now: datetime | None = None) -> int:
+    """Send every due message once; returns how many were delivered."""
+    now = now or utcnow()
+    max_attempts = get_settings().outbox_max_attempts
+    with factory() as session:
+        ids = claim_due(session, now)
+    delivered = 0
+    for msg_id in ids:
+        with factory() as session:
+            msg = session.get(OutboxMessage, msg_id)
+            if msg is None:
+                continue
+            try:
+                send(msg)
+            except PushError as exc:
+                msg.attempts += 1
+                msg.last_error = str(exc)[:500]
+                if exc.fallback and exc.fallback != msg.channel:
+                    msg.channel = exc.fallback
+                    msg.status, msg.next_attempt_at = "pending", utcnow()
+                elif exc.retry and msg.attempts < max_attempts:
+                    msg.status, msg.next_attempt_at = "pending", utcnow() + backoff(msg.attempts)
+                else:
+                    msg.status = "dead"
+                    log.error("push %s to %s given up: %s", msg.id, msg.openid, exc)
+            except Exception as exc:  # a bug or network error must not lose the message
+                log.exception("push %s failed", msg.id)
+                msg.attempts += 1
+                msg.last_error = repr(exc)[:500]
+                msg.status = "pending" if msg.attempts < max_attempts else "dead"
+                msg.next_attempt_at = utcnow() + backoff(msg.attempts)
+            else:
+                msg.status, msg.sent_at = "sent", utcnow()
+                delivered += 1
+            msg.claimed_until = None
+            session.commit()
+    return delivered

@@ -1,0 +1,110 @@
+"""Short-lived shared state in Redis: dialog state, retry de-duplication, rate limits, locks, caches.
+
+With no WEILINLI_REDIS_URL the same code runs on fakeredis, an in-process Redis implementation,
+so the embedded default behaves like production (but only within one process).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import redis
+
+from settings import get_settings
+
+log = logging.getLogger(__name__)
+
+PENDING = "\x00pending"
+
+
+class Store:
+    def __init__(self, client: redis.Redis, *, embedded: bool):
+        self.r = client
+        self.embedded = embedded
+
+    # -- dialog state (aiogram-FSM-like: one JSON blob per user, with a TTL) --
+    def get_dialog(self, openid: str) -> dict[str, Any] | None:
+        raw = self.r.get(f"wl:dialog:{openid}")
+        return json.loads(raw) if raw else None
+
+    def set_dialog(self, openid: str, state: dict[str, Any], ttl: int | None = None) -> None:
+        ttl = ttl or get_settings().dialog_ttl
+        self.r.set(f"wl:dialog:{openid}", json.dumps(state, ensure_ascii=False), ex=ttl)
+
+    def clear_dialog(self, openid: str) -> None:
+        self.r.delete(f"wl:dialog:{openid}")
+
+    # -- WeChat retry de-duplication --
+    def claim(self, key: str, ttl: int = 600) -> bool:
+        """True for the first delivery of `key`; False for every retry."""
+        return bool(self.r.set(f"wl:msg:{key}", PENDING, nx=True, ex=ttl))
+
+    def finish(self, key: str, reply: str, ttl: int = 600) -> None:
+        self.r.set(f"wl:msg:{key}", reply, ex=ttl)
+
+    def release(self, key: str) -> None:
+        """Processing failed: let WeChat's next retry try again."""
+        self.r.delete(f"wl:msg:{key}")
+
+    def wait_result(self, key: str, timeout: float) -> str | None:
+        """The first attempt's reply, waiting for it while it is still being processed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.r.get(f"wl:msg:{key}")
+            if value is not None and value.decode() != PENDING:
+                return value.decode()
+            if value is None or time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    # -- rate limit: fixed one-minute window per OpenID --
+    def hit_rate_limit(self, scope: str, limit: int, window: int = 60) -> bool:
+        key = f"wl:rate:{scope}:{int(time.time() // window)}"
+        pipe = self.r.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, window * 2)
+        count = pipe.execute()[0]
+        return count > limit
+
+    # -- locks (scheduler leader, token refresh) --
+    def acquire_lock(self, name: str, ttl: int, owner: str | None = None) -> str | None:
+        owner = owner or uuid.uuid4().hex
+        if self.r.set(f"wl:lock:{name}", owner, nx=True, ex=ttl):
+            return owner
+        current = self.r.get(f"wl:lock:{name}")
+        if current is not None and current.decode() == owner:
+            self.r.expire(f"wl:lock:{name}", ttl)
+            return owner
+        return None
+
+    def release_lock(self, name: str, owner: str) -> None:
+        current = self.r.get(f"wl:lock:{name}")
+        if current is not None and current.decode() == owner:
+            self.r.delete(f"wl:lock:{name}")
+
+
+_store: Store | None = None
+
+
+def get_store() -> Store:
+    global _store
+    if _store is None:
+        url = get_settings().redis_url
+        if url:
+            _store = Store(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), embedded=False)
+            log.info("store: Redis at %s", url)
+        else:
+            import fakeredis
+
+            _store = Store(fakeredis.FakeRedis(server=fakeredis.FakeServer()), embedded=True)
+            log.warning("store: no WEILINLI_REDIS_URL, using the embedded in-process store (single process only)")
+    return _store
+
+
+def reset_store() -> None:
+    global _store
+    _store = None

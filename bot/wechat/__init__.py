@@ -1,0 +1,1 @@
+"""The WeChat adapter: webhook, protocol, API client and push channels (transport only)."""

@@ -1,0 +1,104 @@
+"""wechatpy's client pointed at WEILINLI_WECHAT_API_BASE, with a bounded, shared access token.
+
+- Every URL wechatpy builds for api.weixin.qq.com (including the hard-coded token URL and the
+  sub-APIs with their own base URLs) is rewritten by the session, so the setting covers all calls.
+- auto_retry is off (wechatpy's own retry on 40001 has no bound); tenacity retries a few times.
+- The token lives in the shared store; one process at a time refreshes it under a lock, because
+  several processes refreshing in turn would invalidate each other's tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import requests
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.redisstorage import RedisStorage
+
+from bot.store import get_store
+from settings import get_settings
+
+log = logging.getLogger(__name__)
+WECHAT_HOSTS = ("https://api.weixin.qq.com/", "https://file.api.weixin.qq.com/", "http://api.weixin.qq.com/")
+TOKEN_EXPIRED = (40001, 40014, 42001)
+
+
+def api_root() -> str:
+    base = get_settings().wechat_api_base.rstrip("/") + "/"
+    return base[: -len("cgi-bin/")] if base.endswith("/cgi-bin/") else base
+
+
+class RewritingSession(requests.Session):
+    def __init__(self, root: str):
+        super().__init__()
+        self.root = root
+
+    def request(self, method, url, *args, **kwargs):
+        for host in WECHAT_HOSTS:
+            if isinstance(url, str) and url.startswith(host):
+                url = self.root + url[len(host):]
+                break
+        kwargs.setdefault("timeout", 5)
+        return super().request(method, url, *args, **kwargs)
+
+
+class Client(WeChatClient):
+    def __init__(self):
+        s = get_settings()
+        store = get_store()
+        super().__init__(
+            s.wechat_appid, s.wechat_secret,
+            session=RedisStorage(store.r, prefix="wl:wechatpy"),
+            timeout=5, auto_retry=False,
+        )
+        self.root = api_root()
+        self.API_BASE_URL = self.root + "cgi-bin/"
+        self._http = RewritingSession(self.root)
+        self._store = store
+
+    def fetch_access_token(self):
+        return self._fetch_access_token(
+            url=self.root + "cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+
+    @property
+    def access_token(self):
+        token = self.session.get(self.access_token_key)
+        if token and (not self.expires_at or time.time() < self.expires_at - 60):
+            return token
+        owner = self._store.acquire_lock("wechat-token", ttl=30)
+        if owner is None:  # another process is refreshing: wait for its token
+            for _ in range(50):
+                time.sleep(0.1)
+                token = self.session.get(self.access_token_key)
+                if token:
+                    return token
+            raise WeChatClientException(-1, "access token refresh timed out")
+        try:
+            self.fetch_access_token()
+            return self.session.get(self.access_token_key)
+        finally:
+            self._store.release_lock("wechat-token", owner)
+
+    def invalidate_token(self):
+        self.session.delete(self.access_token_key)
+
+
+def _token_expired(exc: BaseException) -> bool:
+    return isinstance(exc, WeChatClientException) and exc.errcode in TOKEN_EXPIRED
+
+
+def call(client: Client, fn, *args, **kwargs):
+    """Call a client API, refreshing the token at most twice on 40001-style errors."""
+
+    @retry(retry=retry_if_exception(_token_expired), stop=stop_after_attempt(3),
+           wait=wait_exponential(multiplier=0.1, max=1), reraise=True,
+           before_sleep=lambda _: client.invalidate_token())
+    def attempt():
+        return fn(*args, **kwargs)
+
+    return attempt()

@@ -1,0 +1,123 @@
+"""`GET|POST /wechat`: WeChat's server calls this; we answer within its 5-second limit.
+
+Order of checks: size → signature and timestamp → (safe mode) decrypt → parse → de-duplicate →
+rate limit → handlers. Handlers and the database run in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+from wechatpy.crypto import WeChatCrypto
+
+import handlers
+from bot.db import session_factory
+from bot.events import touch_resident
+from bot.store import get_store
+from bot.wechat import protocol
+from bot.wechat.protocol import BadRequest, Forbidden
+from handlers.router import Context, Incoming
+from handlers.texts import RATE_LIMITED
+from settings import get_settings
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+SORRY = "系统繁忙，您的消息未能处理，请稍后再发一次。紧急情况请直接拨打 119 / 120 / 110。"
+RETRY_WAIT = 3.0  # seconds a retry waits for the first attempt's answer (WeChat gives up at 5)
+
+
+def _crypto() -> WeChatCrypto | None:
+    s = get_settings()
+    return WeChatCrypto(s.wechat_token, s.wechat_aes_key, s.wechat_appid) if s.safe_mode else None
+
+
+def _text(body: str, status: int = 200) -> Response:
+    return PlainTextResponse(body, status_code=status)
+
+
+@router.get("/wechat", include_in_schema=False)
+def verify_url(signature: str = "", timestamp: str = "", nonce: str = "", echostr: str = "") -> Response:
+    s = get_settings()
+    try:
+        protocol.verify(s.wechat_token, signature, timestamp, nonce, window=s.wechat_timestamp_window)
+    except Forbidden as exc:
+        return _text(str(exc), 403)
+    return _text(echostr)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BadRequest("body too large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest("body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/wechat", include_in_schema=False)
+async def receive(request: Request) -> Response:
+    s = get_settings()
+    q = request.query_params
+    try:
+        body = await _read_body(request, s.wechat_max_body)
+        protocol.verify(s.wechat_token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", ""),
+                        window=s.wechat_timestamp_window)
+        crypto = _crypto()
+        if crypto is not None and q.get("encrypt_type") == "aes":
+            body = protocol.decrypt(body, crypto, s.wechat_token, q.get("msg_signature", ""),
+                                    q.get("timestamp", ""), q.get("nonce", ""), s.wechat_timestamp_window)
+        elif crypto is not None:
+            raise Forbidden("safe mode requires encrypt_type=aes")
+        incoming = protocol.parse(body)
+    except Forbidden as exc:
+        log.warning("webhook 403: %s", exc)
+        return _text("forbidden", 403)
+    except BadRequest as exc:
+        log.warning("webhook 400: %s", exc)
+        return _text(f"bad request: {exc}", 400)
+    reply = await run_in_threadpool(answer, incoming)
+    if not reply:
+        return _text("success")
+    xml = protocol.render_reply(incoming, reply)
+    if crypto is not None:
+        xml = crypto.encrypt_message(xml, q.get("nonce", ""), str(int(time.time())))
+    return Response(xml, media_type="application/xml")
+
+
+def answer(incoming: Incoming) -> str:
+    """The reply text for one delivery; WeChat's retries of it get the same text, processed once."""
+    store = get_store()
+    if not store.claim(incoming.key):
+        return store.wait_result(incoming.key, RETRY_WAIT) or ""
+    try:
+        if store.hit_rate_limit(incoming.openid, get_settings().rate_limit_per_minute):
+            reply = RATE_LIMITED
+        else:
+            reply = _handle(incoming, store) or ""
+    except Exception:
+        log.exception("handling %s failed", incoming.key)
+        store.release(incoming.key)
+        return SORRY
+    store.finish(incoming.key, reply)
+    return reply
+
+
+def _handle(incoming: Incoming, store) -> str | None:
+    with session_factory()() as session:
+        try:
+            if incoming.msg_type != "event" or incoming.event == "subscribe":
+                touch_resident(session, incoming.openid)
+            reply = handlers.dispatch(Context(incoming=incoming, session=session, store=store))
+            session.commit()
+            return reply
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,124 @@
+"""A small aiogram-style router: handlers are registered with filters and tried in order.
+
+A filter is any callable taking the Context and returning a bool; the first handler whose filters
+all pass answers the message. Handlers return the reply text (or None for an empty reply).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+import nlp
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+Filter = Callable[["Context"], bool]
+Handler = Callable[["Context"], str | None]
+
+
+@dataclass
+class Incoming:
+    """A WeChat message or event reduced to plain values."""
+
+    openid: str
+    msg_type: str  # text | voice | image | location | link | event | unknown
+    key: str  # de-duplication key (MsgId, or sender+CreateTime+Event+EventKey)
+    account: str = ""  # the official account's id (ToUserName), the reply's sender
+    text: str = ""
+    media_id: str | None = None
+    pic_url: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    label: str | None = None
+    url: str | None = None
+    event: str | None = None  # subscribe | unsubscribe | click | view | location | …
+    event_key: str | None = None
+
+
+@dataclass
+class Context:
+    incoming: Incoming
+    session: Session
+    store: Store
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def openid(self) -> str:
+        return self.incoming.openid
+
+    @property
+    def text(self) -> str:
+        return self.incoming.text.strip()
+
+    @cached_property
+    def classification(self) -> nlp.Classification:
+        return nlp.classify(self.text)
+
+    @cached_property
+    def dialog(self) -> dict[str, Any] | None:
+        return self.store.get_dialog(self.openid)
+
+    @cached_property
+    def role(self) -> str:
+        from bot.models import Worker
+        from sqlalchemy import select
+
+        worker = self.session.scalar(select(Worker).where(Worker.openid == self.openid))
+        return worker.role if worker is not None else "resident"
+
+    def set_dialog(self, state: dict[str, Any] | None) -> None:
+        if state is None:
+            self.store.clear_dialog(self.openid)
+        else:
+            self.store.set_dialog(self.openid, state)
+        self.__dict__["dialog"] = state
+
+
+class Router:
+    def __init__(self, name: str):
+        self.name = name
+        self.handlers: list[tuple[tuple[Filter, ...], Handler]] = []
+
+    def on(self, *filters: Filter) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.handlers.append((filters, fn))
+            return fn
+
+        return register
+
+    def resolve(self, ctx: Context) -> Handler | None:
+        for filters, fn in self.handlers:
+            if all(f(ctx) for f in filters):
+                return fn
+        return None
+
+
+_routers: list[Router] = []
+
+
+def include(router: Router) -> Router:
+    _routers.append(router)
+    return router
+
+
+def dispatch(ctx: Context) -> str | None:
+    """Answer one incoming message with the first matching handler of the registered routers."""
+    _load_handlers()
+    for router in _routers:
+        fn = router.resolve(ctx)
+        if fn is not None:
+            log.debug("%s handled by %s.%s", ctx.incoming.key, router.name, fn.__name__)
+            return fn(ctx)
+    return None
+
+
+def _load_handlers() -> None:
+    # Importing the modules registers their routers, in priority order.
+    from handlers import common, resident  # noqa: F401  (common first: events win)

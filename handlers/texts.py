@@ -1,0 +1,102 @@
+"""Reply texts shown to residents (Chinese), composed from plain domain values."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import nlp
+from bot.lifecycle import ACTION_LABELS, STATUS_LABELS
+from bot.models import Event
+from bot.routing import Route
+from settings import get_settings
+
+WELCOME = (
+    "您好，欢迎关注微邻里！身边的烦心事、需要帮忙的事，直接发给我们：\n"
+    "· 报事：用文字、语音、照片或位置描述问题（如“幸福小区3栋楼道灯不亮”）\n"
+    "· 查询：回复“查询”或“我的事件”，或直接发送事件编号\n"
+    "· 补充：回复“补充 编号 内容”；撤销：回复“撤销 编号”\n"
+    "紧急情况请直接拨打 119 / 120 / 110。"
+)
+ASK_PLACE = "请问具体在哪里？可回复小区、楼栋（如“幸福小区3栋”）或发送位置；回复“跳过”略过。"
+ASK_PHOTO = "如方便，请发一张现场照片；回复“跳过”略过。"
+ASK_DESCRIPTION = "请用一句话描述遇到的问题（如“楼道灯坏了”）；回复“跳过”略过。"
+VOICE_UNCLEAR = "抱歉，没能识别您的语音。请用文字描述问题，或发送现场照片。"
+UNSUPPORTED = "暂不支持这类消息。请用文字、语音、照片或位置反映问题，回复“帮助”查看用法。"
+RATE_LIMITED = "您发送得太频繁了，请稍后再试。"
+NOT_FOUND = "未找到该事件，或它不是您反映的事件。回复“我的事件”查看您的事件。"
+DONE = "好的，我们会尽快处理，处理进展会通过公众号通知您。"
+
+URGENT_GUIDES = [
+    (("火", "烟", "燃烧", "爆炸"), "发生火情请立即拨打 119，远离现场，不要乘电梯。"),
+    (("燃气", "煤气", "天然气", "液化气"), "请立即关闭燃气阀门、开窗通风，不要开关电器或使用明火，到室外拨打 119 或燃气抢修电话。"),
+    (("电", "触电"), "请远离掉落电线或漏电处，切勿用手触碰，有人触电请先断电并拨打 120。"),
+    (("晕", "倒", "昏迷", "受伤", "流血", "不省人事", "起不来"), "有人受伤或晕倒请立即拨打 120 急救电话。"),
+    (("塌", "坍"), "请立即远离危险区域，有人员被困请拨打 119。"),
+    (("水", "淹", "漫"), "请切断室内电源，转移到高处，必要时拨打 119。"),
+    (("孩", "儿童", "小孩"), "儿童遇险请立即拨打 110 或 119 求助。"),
+    (("偷", "抢", "打架", "持刀", "闯"), "请注意自身安全，立即拨打 110 报警。"),
+]
+
+
+def local(dt) -> str:
+    return dt.astimezone(ZoneInfo(get_settings().timezone)).strftime("%m-%d %H:%M")
+
+
+def category_text(event: Event) -> str:
+    label = nlp.category_label(event.category)
+    return f"{label}/{event.subcategory}" if event.subcategory else label
+
+
+def urgent_guide(text: str) -> str:
+    tips = [tip for words, tip in URGENT_GUIDES if any(w in text for w in words)]
+    lines = tips[:2] or ["如有险情，请立即拨打 119（火警）/ 120（急救）/ 110（报警）。"]
+    lines.append(f"已同步推送网格员和社区值班人员，社区值班电话 {get_settings().duty_phone}。")
+    return "\n".join(lines)
+
+
+def reported(event: Event, route: Route) -> str:
+    lines = []
+    if event.urgent:
+        lines.append("【紧急】" + urgent_guide(event.text))
+    lines += [
+        f"已受理您的反映，事件编号：{event.number}",
+        f"类别：{category_text(event)}",
+        f"处理：{route.label}",
+    ]
+    return "\n".join(lines)
+
+
+def rerouted(event: Event, route: Route) -> str:
+    return f"已记录地点：{event.place_text}\n事件 {event.number} 由 {route.label} 处理。"
+
+
+def timeline_line(entry) -> str:
+    who = entry.actor_name or {"resident": "您", "system": "系统", "dispatcher": "调度员"}.get(entry.actor, "")
+    note = f"：{entry.note[:40]}" if entry.note and entry.action not in ("report",) else ""
+    return f"{local(entry.at)} {who} {ACTION_LABELS.get(entry.action, entry.action)}{note}"
+
+
+def event_list(events: list[Event]) -> str:
+    if not events:
+        return "您还没有反映过事件。直接发送文字、语音、照片或位置即可报事。"
+    lines = ["您最近的事件："]
+    for i, event in enumerate(events, 1):
+        lines.append(f"{i}. {event.number}【{STATUS_LABELS[event.status]}】{category_text(event)}")
+        if event.timeline:
+            lines.append(f"   最新：{timeline_line(event.timeline[-1])}")
+    lines.append("回复事件编号查看详情。")
+    return "\n".join(lines)
+
+
+def event_detail(event: Event) -> str:
+    handler = event.worker.name if event.worker else ("调度中心" if event.unit == "dispatch" else "职能部门")
+    lines = [
+        f"事件 {event.number}【{STATUS_LABELS[event.status]}】",
+        f"类别：{category_text(event)}",
+        f"地点：{event.place_text or '未提供'}",
+        f"内容：{event.text[:80] or '（图片/位置报事）'}",
+        f"处理：{handler}",
+        "进展：",
+    ]
+    lines += [f"· {timeline_line(entry)}" for entry in event.timeline[-5:]]
+    return "\n".join(lines)

@@ -1,0 +1,516 @@
+"""The keyword-rule classifier: intent, category, subcategory, grade, urgency, place, phone, and
+the explanation a dispatcher sees.
+
+`classify(text)` is thread-safe (the active rules are an immutable snapshot swapped atomically),
+fast (one jieba cut without HMM, dictionary look-ups and a handful of regex scans) and never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nlp import extract, tokenizer
+from nlp.rules import DEFAULT_RULES_PATH, RuleSet, load_rules_file, parse_rules
+
+log = logging.getLogger("weilinli.nlp")
+
+CATEGORIES: dict[str, str] = {
+    "environment": "市容环卫",
+    "facility": "市政设施",
+    "property": "物业管理",
+    "safety": "安全隐患",
+    "security": "治安防范",
+    "dispute": "矛盾纠纷",
+    "traffic": "交通停车",
+    "greening": "园林绿化",
+    "welfare": "民生服务",
+    "other": "其他",
+}
+
+INTENTS = ("report", "service", "query", "rate", "consult", "greeting", "other")
+INTENT_LABELS = {
+    "report": "报事",
+    "service": "办事",
+    "query": "查询",
+    "rate": "评价",
+    "consult": "咨询",
+    "greeting": "问候",
+    "other": "其他",
+}
+
+
+def category_label(code: str) -> str:
+    """Chinese label of a category code (the active rules' own labels for mined categories)."""
+    if code in CATEGORIES:
+        return CATEGORIES[code]
+    rs = _state.rules
+    if rs is not None:
+        for c in rs.categories:
+            if c.code == code:
+                return c.label
+    return code
+
+
+@dataclass(frozen=True)
+class Classification:
+    intent: str
+    category: str
+    subcategory: str
+    grade: str
+    urgent: bool
+    place: str | None
+    phone: str | None
+    confidence: float
+    rule: str
+    rules: tuple[str, ...] = ()
+    event_number: str | None = None
+    rating: str | None = None
+    flagged: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rules"] = list(self.rules)
+        return d
+
+    @property
+    def category_label(self) -> str:
+        return category_label(self.category)
+
+
+# ----------------------------------------------------------------------------- rules state
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.rules: RuleSet | None = None
+        self.path: Path = DEFAULT_RULES_PATH
+        self.mtime: float = 0.0
+        self.checked: float = 0.0
+        self.default: RuleSet | None = None
+        self.file_cache: dict[tuple[str, float], RuleSet] = {}
+
+
+_state = _State()
+AUTO_RELOAD_SECONDS = 2.0
+
+
+def _default_rules() -> RuleSet:
+    if _state.default is None:
+        with _state.lock:
+            if _state.default is None:
+                _state.default = load_rules_file(DEFAULT_RULES_PATH)
+    return _state.default
+
+
+def _is_default(path: Path) -> bool:
+    try:
+        return path.resolve() == DEFAULT_RULES_PATH.resolve()
+    except OSError:
+        return False
+
+
+def _load(path: Path) -> RuleSet:
+    base = None if _is_default(path) else _default_rules()
+    rs = load_rules_file(path, base=base)
+    _prepare(rs)
+    return rs
+
+
+def _activate(rs: RuleSet, path: Path) -> None:
+    _prepare(rs)
+    tokenizer.add_words(rs.words)
+    with _state.lock:
+        _state.rules = rs
+        _state.path = path
+        try:
+            _state.mtime = path.stat().st_mtime
+        except OSError:
+            _state.mtime = 0.0
+        _state.checked = time.monotonic()
+
+
+def get_rules() -> RuleSet:
+    """The active rules (loading the default rules on first use)."""
+    rs = _state.rules
+    if rs is None:
+        with _state.lock:
+            if _state.rules is None:
+                tokenizer.ensure_loaded()
+                _activate(_load(_state.path), _state.path)
+            rs = _state.rules
+    _maybe_auto_reload()
+    return rs  # type: ignore[return-value]
+
+
+def rules_path() -> Path:
+    return _state.path
+
+
+def reload_rules(path: str | os.PathLike | None = None) -> None:
+    """Load rules from `path` (default: the active file) and make them active.
+
+    A bad file raises ValueError('line N: …') and the old rules stay in force."""
+    p = Path(path) if path is not None else _state.path
+    tokenizer.ensure_loaded()
+    rs = _load(p)  # raises ValueError; nothing changed yet
+    _activate(rs, p)
+    log.info("classification rules loaded from %s (%d categories)", p, len(rs.categories))
+
+
+def validate_rules_text(text: str) -> None:
+    """Raise ValueError('line N: …') if `text` is not a valid rules file."""
+    parse_rules(text, base=_default_rules())
+
+
+def save_rules_text(text: str, path: str | os.PathLike | None = None) -> None:
+    """Validate, write atomically and activate (the admin page's rule editor uses this)."""
+    p = Path(path) if path is not None else _state.path
+    base = None if _is_default(p) else _default_rules()
+    rs = parse_rules(text, source=str(p), base=base)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, p)
+    _activate(rs, p)
+
+
+def _maybe_auto_reload() -> None:
+    """Pick up an edited rules file without a restart (checked at most every 2 s)."""
+    now = time.monotonic()
+    if now - _state.checked < AUTO_RELOAD_SECONDS:
+        return
+    _state.checked = now
+    try:
+        mtime = _state.path.stat().st_mtime
+    except OSError:
+        return
+    if mtime == _state.mtime:
+        return
+    try:
+        rs = _load(_state.path)
+    except ValueError as e:
+        _state.mtime = mtime  # do not retry until it changes again
+        log.error("rules file %s refused, old rules stay in force: %s", _state.path, e)
+        return
+    _activate(rs, _state.path)
+    log.info("rules file %s changed: reloaded", _state.path)
+
+
+def _rules_from_arg(rules) -> RuleSet:
+    if rules is None:
+        return get_rules()
+    if isinstance(rules, RuleSet):
+        _prepare(rules)
+        return rules
+    p = Path(rules)
+    key = (str(p.resolve()), p.stat().st_mtime)
+    rs = _state.file_cache.get(key)
+    if rs is None:
+        tokenizer.ensure_loaded()
+        rs = _load(p)
+        tokenizer.add_words(rs.words)
+        _state.file_cache[key] = rs
+    return rs
+
+
+def add_user_words(words: Iterable[str], places: bool = False) -> None:
+    """Add grid names/aliases (or any domain words) to jieba's dictionary; with places=True
+    they are also recognised by the place extractor. Called at start-up and on grid import."""
+    words = [w for w in (extract.normalize(w) for w in words) if w]
+    tokenizer.add_words(words)
+    if places:
+        extract.add_places(words)
+
+
+# ----------------------------------------------------------------------------- compiled matchers
+
+
+class _Matchers:
+    __slots__ = ("urgent", "urgent_kinds", "negation", "lists")
+
+    def __init__(self, rs: RuleSet):
+        alts = []
+        kinds = {}
+        for k in rs.urgent_kinds:
+            for t in k.terms:
+                alts.append(t)
+                kinds.setdefault(t.lower(), k)
+        self.urgent = _alternation(alts)
+        self.urgent_kinds = kinds
+        negs = sorted(set(rs.urgent_negations), key=len, reverse=True)
+        self.negation = re.compile("(?:" + "|".join(map(re.escape, negs)) + r")[\s,，]?$") if negs else None
+        self.lists = {k: _alternation(v) for k, v in rs.intent.items()}
+
+
+def _alternation(terms: Iterable[str]) -> re.Pattern | None:
+    terms = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not terms:
+        return None
+    return re.compile("|".join(map(re.escape, terms)), re.IGNORECASE)
+
+
+_PREPARED: dict[int, tuple[RuleSet, _Matchers]] = {}
+
+
+def _prepare(rs: RuleSet) -> _Matchers:
+    hit = _PREPARED.get(id(rs))
+    if hit is not None and hit[0] is rs:
+        return hit[1]
+    m = _Matchers(rs)
+    if len(_PREPARED) > 64:
+        _PREPARED.clear()
+    _PREPARED[id(rs)] = (rs, m)
+    return m
+
+
+# ----------------------------------------------------------------------------- classify
+
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+_PRIVATE_NOT = re.compile(r"^(?:门口|楼下|楼上|对面|附近|旁边|外面|前面|后面|周边|那栋|这栋|窗外)")
+
+
+def _find(rx: re.Pattern | None, text: str) -> str | None:
+    if rx is None:
+        return None
+    m = rx.search(text)
+    return m.group(0) if m else None
+
+
+def _urgent(m: _Matchers, text: str) -> tuple[str, str] | None:
+    if m.urgent is None:
+        return None
+    for hit in m.urgent.finditer(text):
+        if m.negation is not None and m.negation.search(text, max(0, hit.start() - 5), hit.start()):
+            continue
+        kind = m.urgent_kinds.get(hit.group(0).lower())
+        return (kind.code if kind else "urgent", hit.group(0))
+    return None
+
+
+def _private(m: _Matchers, text: str) -> str | None:
+    rx = m.lists.get("private")
+    if rx is None:
+        return None
+    for hit in rx.finditer(text):
+        if not _PRIVATE_NOT.match(text, hit.end()):
+            return hit.group(0)
+    return None
+
+
+def _is_greeting(m: _Matchers, text: str) -> str | None:
+    rx = m.lists.get("greeting")
+    if rx is None or len(text) > 24:
+        return None
+    first = rx.search(text)
+    if not first:
+        return None
+    rest = _PUNCT.sub("", rx.sub("", text))
+    rest = re.sub(r"[啊呀呢哈嘛吧哦喔噢呐么小编客服工作人员请问]+", "", rest)
+    return first.group(0) if not rest else None
+
+
+def _empty(rule: str) -> Classification:
+    return Classification(
+        intent="other",
+        category="other",
+        subcategory="",
+        grade="A",
+        urgent=False,
+        place=None,
+        phone=None,
+        confidence=0.0,
+        rule=rule,
+        rules=(),
+        flagged=False,
+    )
+
+
+def classify(text: str, rules=None) -> Classification:
+    """Classify one message. Never raises: on internal failure the message is flagged for a person."""
+    try:
+        return _classify(text, rules)
+    except Exception:  # noqa: BLE001 - the bot must answer whatever arrives
+        log.exception("classifier failed; message flagged for a dispatcher")
+        c = _empty("分类出错，转人工")
+        return Classification(**{**c.__dict__, "flagged": True})
+
+
+def _classify(text: str, rules) -> Classification:
+    t = extract.normalize(text)
+    if not t:
+        return _empty("空消息")
+    rs = _rules_from_arg(rules)
+    m = _prepare(rs)
+    cats = rs.categories
+    n = len(cats)
+
+    # --- category evidence from jieba tokens (binary presence)
+    toks = set(tokenizer.cut(t))
+    evidence = [0.0] * n
+    hits: list[tuple[int, float, str]] = []
+    vetoed: set[int] = set()
+    single = rs.single
+    for tok in toks:
+        got = single.get(tok)
+        if got:
+            for ci, w in got:
+                evidence[ci] += w
+                hits.append((ci, w, tok))
+    if rs.multi:
+        for tok in toks:
+            got = rs.multi.get(tok)
+            if got:
+                for rest, ci, w, txt in got:
+                    if all(r in toks for r in rest):
+                        evidence[ci] += w
+                        hits.append((ci, w, txt))
+    fired_subs = []
+    if rs.subs:
+        seen = set()
+        for tok in toks:
+            got = rs.subs.get(tok)
+            if got:
+                for rest, sub, txt in got:
+                    if id(sub) not in seen and all(r in toks for r in rest):
+                        seen.add(id(sub))
+                        evidence[sub.category] += sub.weight
+                        fired_subs.append((sub, txt))
+    if rs.negatives:
+        for tok in toks:
+            got = rs.negatives.get(tok)
+            if got:
+                vetoed.update(got)
+
+    matched = {ci for ci, _, _ in hits} | {s.category for s, _ in fired_subs}
+    best = -1
+    best_total = -math.inf
+    totals = []
+    for ci in range(n):
+        if ci in vetoed:
+            continue
+        tot = cats[ci].bias + evidence[ci]
+        totals.append(tot)
+        if ci in matched and tot > best_total:
+            best, best_total = ci, tot
+
+    # --- urgency, extraction, intent
+    urgent_hit = _urgent(m, t)
+    event_number = extract.extract_event_number(t)
+    rating = extract.extract_rating(t)
+    problem = _find(m.lists.get("problem"), t)
+    placed = best >= 0 and evidence[best] >= rs.min_score
+
+    intent, why = _intent(m, t, urgent_hit, event_number, rating, problem, placed, best, cats)
+
+    # --- category decision
+    if best >= 0:
+        tau = rs.temperature
+        z = sum(math.exp((s - best_total) / tau) for s in totals)
+        confidence = 1.0 / z if z > 0 else 0.0
+    else:
+        confidence = 0.0
+    flagged = False
+    subcategory = ""
+    grade = "A"
+    rule_ids: list[str] = []
+    parts: list[str] = []
+    if placed:
+        cat = cats[best]
+        category = cat.code
+        grade = cat.grade
+        mine = [(s, txt) for s, txt in fired_subs if s.category == best]
+        kw = sorted(((w, txt) for ci, w, txt in hits if ci == best), key=lambda x: -x[0])
+        if mine:
+            sub, txt = max(mine, key=lambda x: x[0].weight)
+            subcategory = sub.label
+            grade = sub.grade or grade
+            parts.append(f"{category}/{sub.label}: {txt}")
+            rule_ids.append(f"{category}.sub.{sub.label}")
+            if kw:
+                parts.append("关键词 " + "、".join(f"{txt}({w:g})" for w, txt in kw[:4]))
+        else:
+            parts.append(f"{category}: " + "+".join(txt for _, txt in kw[:4]))
+        rule_ids.extend(f"{category}.kw.{txt}" for _, txt in kw[:8])
+    else:
+        category = "other"
+        if best >= 0:
+            parts.append(f"other: 证据不足（{cats[best].code} {evidence[best]:g} < {rs.min_score:g}）")
+            confidence = min(confidence, 0.3)
+        else:
+            parts.append("other: 没有规则命中")
+        flagged = intent in ("report", "other")
+
+    if urgent_hit:
+        kind, term = urgent_hit
+        label = next((k.label for k in rs.urgent_kinds if k.code == kind), kind)
+        parts.append(f"紧急({label}): {term}")
+        rule_ids.append(f"urgent.{kind}")
+    if intent != "report" or why:
+        parts.append(f"意图 {intent}" + (f": {why}" if why else ""))
+        rule_ids.append(f"intent.{intent}")
+
+    place = extract.extract_place(t)
+    phone = extract.extract_phone(t)
+    return Classification(
+        intent=intent,
+        category=category,
+        subcategory=subcategory,
+        grade=grade,
+        urgent=urgent_hit is not None,
+        place=place,
+        phone=phone,
+        confidence=round(max(0.0, min(1.0, confidence)), 3),
+        rule="; ".join(parts),
+        rules=tuple(rule_ids),
+        event_number=event_number,
+        rating=rating if intent == "rate" else None,
+        flagged=flagged,
+    )
+
+
+def _intent(m: _Matchers, t, urgent_hit, event_number, rating, problem, placed, best, cats):
+    """Returns (intent, the phrase that decided it)."""
+    if urgent_hit:
+        return "report", ""
+    L = m.lists
+    if rating and not (problem and len(t) > 40 and not t.startswith(("满意", "基本满意", "不满意"))):
+        return "rate", rating
+    if event_number:
+        return "query", event_number
+    q = _find(L.get("query"), t)
+    if q and len(t) <= 40:
+        return "query", q
+    g = _is_greeting(m, t)
+    if g:
+        return "greeting", g
+    svc = _find(L.get("service"), t)
+    if svc:
+        return "service", svc
+    req = _find(L.get("service_request"), t)
+    if req:
+        who = _private(m, t)
+        if who:
+            return "service", f"{req}+{who}"
+    nr = _find(L.get("not_report"), t)
+    if nr:
+        return "consult", nr
+    consult = _find(L.get("consult"), t)
+    question = _find(L.get("question"), t) or ("?" if t.endswith("?") else None)
+    welfare = best >= 0 and cats[best].code == "welfare"
+    if (consult or question) and not problem and (welfare or not placed):
+        return "consult", consult or question
+    if consult and welfare and not problem:
+        return "consult", consult
+    if placed or problem:
+        return "report", ""
+    if consult or question:
+        return "consult", consult or question
+    return "other", ""

@@ -1,0 +1,416 @@
+"""Classification rules as data: parse, validate (with line numbers) and compile a TOML rules file.
+
+File layout (see `default_rules.toml`, which is the reference and is commented)::
+
+    [meta]
+    name = "…"
+    min_score = 2.0        # best category evidence below this → category "other", flagged
+    temperature = 0.6      # softmax temperature for the confidence figure
+
+    [categories.facility]  # category code (the taxonomy's, or a mined file's own labels)
+    label = "市政设施"
+    grade = "A"            # suggested grade when no subcategory says otherwise
+    unit = "市政"           # handling unit (information for routing)
+    bias = 0.0
+    negative = ["…"]       # any of these present → this category is not considered
+    [categories.facility.keywords]
+    "井盖" = 3             # keyword = weight; "a+b" means all parts present; negative weights allowed
+    [[categories.facility.sub]]
+    label = "路灯不亮"
+    match = ["路灯+不亮", "路灯+坏"]
+    weight = 3
+    grade = "A"
+
+    [urgent]               # optional: inherited from the default rules when absent
+    negations = ["不是", "没有"]
+    [urgent.fire]
+    label = "火情"
+    terms = ["着火", "冒烟"]
+
+    [intent]               # optional: inherited from the default rules when absent
+    greeting = ["你好", …]  # literal phrases, matched on the normalised text
+
+Keywords are matched against jieba tokens (every keyword is added to jieba's dictionary when the file
+is loaded, so a keyword written here comes out of the tokenizer as one token).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.toml")
+
+GRADES = ("A", "B", "C", "D")
+INTENT_KEYS = (
+    "greeting",
+    "query",
+    "rate",
+    "consult",
+    "question",
+    "not_report",
+    "service",
+    "service_request",
+    "private",
+    "problem",
+)
+_CODE_RE = re.compile(r"^[^\s.\[\]\"'=#]{1,40}$")
+
+
+@dataclass(frozen=True)
+class SubRule:
+    category: int
+    label: str
+    patterns: tuple[tuple[str, ...], ...]  # each pattern: all parts must be present
+    weight: float
+    grade: str | None
+    unit: str | None
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    label: str
+    grade: str
+    unit: str
+    bias: float
+    negative: frozenset[str]
+
+
+@dataclass(frozen=True)
+class UrgentKind:
+    code: str
+    label: str
+    terms: tuple[str, ...]
+
+
+@dataclass
+class RuleSet:
+    name: str
+    source: str
+    categories: tuple[Category, ...]
+    min_score: float
+    temperature: float
+    # token -> tuple of (category index, weight)
+    single: dict[str, tuple[tuple[int, float], ...]]
+    # first part -> tuple of (other parts, category index, weight, text)
+    multi: dict[str, tuple[tuple[tuple[str, ...], int, float, str], ...]]
+    # first part -> tuple of (other parts, SubRule, text)
+    subs: dict[str, tuple[tuple[tuple[str, ...], SubRule, str], ...]]
+    negatives: dict[str, tuple[int, ...]]
+    urgent_kinds: tuple[UrgentKind, ...]
+    urgent_negations: tuple[str, ...]
+    intent: dict[str, tuple[str, ...]]
+    words: frozenset[str] = field(default_factory=frozenset)  # every term to add to jieba
+    has_own_intent: bool = False
+    has_own_urgent: bool = False
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.categories)
+
+    def index(self, code: str) -> int:
+        for i, c in enumerate(self.categories):
+            if c.code == code:
+                return i
+        raise KeyError(code)
+
+
+# ----------------------------------------------------------------------------- line numbers
+
+
+class _Locator:
+    """Finds the line a semantic error belongs to (tomllib gives positions only for syntax errors)."""
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+
+    def section(self, *names: str) -> int:
+        """1-based line of the header `[a.b]` / `[[a.b]]` (quoted or bare keys), else 0."""
+        want = ".".join(names)
+        for i, line in enumerate(self.lines, 1):
+            s = line.strip()
+            if not s.startswith("["):
+                continue
+            head = s.strip("[]").split("#")[0].strip().strip("]").strip()
+            head = re.sub(r"\s*\.\s*", ".", head).replace('"', "").replace("'", "")
+            if head == want:
+                return i
+        return 0
+
+    def key(self, start: int, needle: str) -> int:
+        """First line from `start` (1-based) to the next section header mentioning `needle`."""
+        start = max(start, 1)
+        for i in range(start, len(self.lines) + 1):
+            line = self.lines[i - 1]
+            if i > start and line.lstrip().startswith("["):
+                break
+            if needle in line:
+                return i
+        return start
+
+    def nth_section(self, n: int, *names: str) -> int:
+        want = ".".join(names)
+        k = -1
+        for i, line in enumerate(self.lines, 1):
+            s = line.strip()
+            if s.startswith("[["):
+                head = s.strip("[]").split("#")[0].strip().strip("]").strip()
+                head = re.sub(r"\s*\.\s*", ".", head).replace('"', "").replace("'", "")
+                if head == want:
+                    k += 1
+                    if k == n:
+                        return i
+        return self.section(*names[:-1])
+
+
+def _err(line: int, msg: str) -> ValueError:
+    return ValueError(f"line {max(line, 1)}: {msg}")
+
+
+def _syntax_error(e: tomllib.TOMLDecodeError) -> ValueError:
+    m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+    if m:
+        msg = str(e)[: m.start()].strip()
+        return ValueError(f"line {m.group(1)}: {msg} (column {m.group(2)})")
+    m = re.search(r"\(at end of document\)", str(e))
+    return ValueError(f"line 0: {str(e)}" if not m else f"line end: {str(e)}")
+
+
+def _terms(value, line: int, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _err(line, f"{what} must be a list of strings")
+    out = []
+    for v in value:
+        v = v.strip()
+        if not v:
+            raise _err(line, f"{what} contains an empty string")
+        out.append(v)
+    return tuple(out)
+
+
+def _pattern(term: str, line: int, what: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in term.split("+"))
+    if not parts or any(not p for p in parts):
+        raise _err(line, f"{what}: bad pattern {term!r} (empty part around '+')")
+    if any(any(c.isspace() for c in p) for p in parts):
+        raise _err(line, f"{what}: pattern {term!r} contains whitespace")
+    return parts
+
+
+def _number(value, line: int, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _err(line, f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+# ----------------------------------------------------------------------------- parse + compile
+
+
+def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None) -> RuleSet:
+    """Parse and compile rules text. Raises ValueError('line N: …') when it is invalid."""
+    if not isinstance(text, str):
+        raise ValueError("line 0: rules text must be a string")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise _syntax_error(e) from None
+    loc = _Locator(text)
+
+    allowed_top = {"meta", "categories", "urgent", "intent"}
+    for k in data:
+        if k not in allowed_top:
+            ln = loc.section(k) or loc.key(1, k)
+            raise _err(ln, f"unknown top-level key {k!r} (expected one of {sorted(allowed_top)})")
+
+    meta = data.get("meta", {})
+    mline = loc.section("meta")
+    if not isinstance(meta, dict):
+        raise _err(loc.key(1, "meta"), "meta must be a table")
+    for k in meta:
+        if k not in {"name", "version", "min_score", "temperature", "description", "source"}:
+            raise _err(loc.key(mline, k), f"unknown meta key {k!r}")
+    name = meta.get("name", source)
+    if not isinstance(name, str):
+        raise _err(loc.key(mline, "name"), "meta.name must be a string")
+    min_score = _number(meta.get("min_score", 2.0), loc.key(mline, "min_score"), "meta.min_score")
+    temperature = _number(meta.get("temperature", 1.0), loc.key(mline, "temperature"), "meta.temperature")
+    if temperature <= 0:
+        raise _err(loc.key(mline, "temperature"), "meta.temperature must be > 0")
+
+    cats_raw = data.get("categories")
+    if not isinstance(cats_raw, dict) or not cats_raw:
+        raise _err(loc.section("categories") or 1, "at least one [categories.<code>] table is required")
+
+    categories: list[Category] = []
+    single: dict[str, list[tuple[int, float]]] = {}
+    multi: dict[str, list] = {}
+    subs: dict[str, list] = {}
+    negatives: dict[str, list[int]] = {}
+    words: set[str] = set()
+
+    for ci, (code, c) in enumerate(cats_raw.items()):
+        cline = loc.section("categories", code) or loc.key(1, code)
+        if not _CODE_RE.match(code):
+            raise _err(cline, f"bad category code {code!r}")
+        if not isinstance(c, dict):
+            raise _err(cline, f"categories.{code} must be a table")
+        for k in c:
+            if k not in {"label", "grade", "unit", "bias", "keywords", "negative", "sub"}:
+                raise _err(loc.key(cline, k), f"categories.{code}: unknown key {k!r}")
+        label = c.get("label", code)
+        if not isinstance(label, str) or not label.strip():
+            raise _err(loc.key(cline, "label"), f"categories.{code}.label must be a non-empty string")
+        grade = c.get("grade", "A")
+        if grade not in GRADES:
+            raise _err(loc.key(cline, "grade"), f"categories.{code}.grade must be one of A B C D, got {grade!r}")
+        unit = c.get("unit", "")
+        if not isinstance(unit, str):
+            raise _err(loc.key(cline, "unit"), f"categories.{code}.unit must be a string")
+        bias = _number(c.get("bias", 0.0), loc.key(cline, "bias"), f"categories.{code}.bias")
+        neg = _terms(c.get("negative", []), loc.key(cline, "negative"), f"categories.{code}.negative")
+        for t in neg:
+            negatives.setdefault(t, []).append(ci)
+            words.add(t)
+        categories.append(Category(code, label.strip(), grade, unit, bias, frozenset(neg)))
+
+        kws = c.get("keywords", {})
+        kline = loc.section("categories", code, "keywords") or cline
+        if not isinstance(kws, dict):
+            raise _err(kline, f"categories.{code}.keywords must be a table of \"keyword\" = weight")
+        for kw, w in kws.items():
+            ln = loc.key(kline, f'"{kw}"') if f'"{kw}"' in text else loc.key(kline, kw)
+            weight = _number(w, ln, f"categories.{code}.keywords.{kw}")
+            parts = _pattern(kw, ln, f"categories.{code}.keywords")
+            words.update(parts)
+            if len(parts) == 1:
+                single.setdefault(parts[0], []).append((ci, weight))
+            else:
+                multi.setdefault(parts[0], []).append((parts[1:], ci, weight, kw))
+
+        sub_list = c.get("sub", [])
+        if not isinstance(sub_list, list):
+            raise _err(cline, f"categories.{code}.sub must be an array of tables [[categories.{code}.sub]]")
+        seen_labels = set()
+        for si, s in enumerate(sub_list):
+            sline = loc.nth_section(si, "categories", code, "sub") or cline
+            if not isinstance(s, dict):
+                raise _err(sline, f"categories.{code}.sub[{si}] must be a table")
+            for k in s:
+                if k not in {"label", "match", "weight", "grade", "unit"}:
+                    raise _err(loc.key(sline, k), f"categories.{code}.sub: unknown key {k!r}")
+            slabel = s.get("label")
+            if not isinstance(slabel, str) or not slabel.strip():
+                raise _err(sline, f"categories.{code}.sub[{si}] needs a label")
+            if slabel in seen_labels:
+                raise _err(loc.key(sline, "label"), f"categories.{code}: duplicate subcategory {slabel!r}")
+            seen_labels.add(slabel)
+            if "match" not in s:
+                raise _err(sline, f"categories.{code}.sub {slabel!r} needs match = [ … ]")
+            mline_ = loc.key(sline, "match")
+            pats = tuple(
+                _pattern(p, mline_, f"sub {slabel!r}")
+                for p in _terms(s["match"], mline_, f"sub {slabel!r} match")
+            )
+            if not pats:
+                raise _err(mline_, f"sub {slabel!r}: match is empty")
+            sweight = _number(s.get("weight", 3.0), loc.key(sline, "weight"), f"sub {slabel!r} weight")
+            sgrade = s.get("grade")
+            if sgrade is not None and sgrade not in GRADES:
+                raise _err(loc.key(sline, "grade"), f"sub {slabel!r}: grade must be one of A B C D")
+            sunit = s.get("unit")
+            if sunit is not None and not isinstance(sunit, str):
+                raise _err(loc.key(sline, "unit"), f"sub {slabel!r}: unit must be a string")
+            rule = SubRule(ci, slabel.strip(), pats, sweight, sgrade, sunit)
+            for p in pats:
+                words.update(p)
+                subs.setdefault(p[0], []).append((p[1:], rule, "+".join(p)))
+
+    # urgent
+    urgent = data.get("urgent")
+    if urgent is None:
+        if base is None:
+            kinds: tuple[UrgentKind, ...] = ()
+            negs: tuple[str, ...] = ()
+        else:
+            kinds, negs = base.urgent_kinds, base.urgent_negations
+    else:
+        uline = loc.section("urgent")
+        if not isinstance(urgent, dict):
+            raise _err(uline, "urgent must be a table")
+        negs = _terms(urgent.get("negations", []), loc.key(uline, "negations"), "urgent.negations")
+        kl = []
+        for k, v in urgent.items():
+            if k == "negations":
+                continue
+            kline = loc.section("urgent", k) or uline
+            if not isinstance(v, dict):
+                raise _err(kline, f"urgent.{k} must be a table with label and terms")
+            lab = v.get("label", k)
+            if not isinstance(lab, str):
+                raise _err(loc.key(kline, "label"), f"urgent.{k}.label must be a string")
+            if "terms" not in v:
+                raise _err(kline, f"urgent.{k} needs terms = [ … ]")
+            kl.append(UrgentKind(k, lab, _terms(v["terms"], loc.key(kline, "terms"), f"urgent.{k}.terms")))
+        kinds = tuple(kl)
+
+    intent_raw = data.get("intent")
+    if intent_raw is None:
+        intent = dict(base.intent) if base is not None else {k: () for k in INTENT_KEYS}
+    else:
+        iline = loc.section("intent")
+        if not isinstance(intent_raw, dict):
+            raise _err(iline, "intent must be a table")
+        intent = {k: () for k in INTENT_KEYS}
+        if base is not None:
+            intent.update(base.intent)
+        for k, v in intent_raw.items():
+            if k not in INTENT_KEYS:
+                raise _err(loc.key(iline, k), f"unknown intent list {k!r} (expected one of {list(INTENT_KEYS)})")
+            intent[k] = _terms(v, loc.key(iline, k), f"intent.{k}")
+
+    return RuleSet(
+        name=name,
+        source=source,
+        categories=tuple(categories),
+        min_score=min_score,
+        temperature=temperature,
+        single={k: tuple(v) for k, v in single.items()},
+        multi={k: tuple(v) for k, v in multi.items()},
+        subs={k: tuple(v) for k, v in subs.items()},
+        negatives={k: tuple(v) for k, v in negatives.items()},
+        urgent_kinds=kinds,
+        urgent_negations=negs,
+        intent=intent,
+        words=frozenset(words),
+        has_own_intent=intent_raw is not None,
+        has_own_urgent=urgent is not None,
+    )
+
+
+def load_rules_file(path: str | Path, base: RuleSet | None = None) -> RuleSet:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"line 0: {p} is not UTF-8 ({e.reason})") from None
+    except OSError as e:
+        raise ValueError(f"line 0: cannot read {p}: {e.strerror or e}") from None
+    return parse_rules(text, source=str(p), base=base)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def toml_str(s: str) -> str:
+    """A TOML basic string (JSON string escapes are valid TOML)."""
+    import json
+
+    return json.dumps(s, ensure_ascii=False)
+
+
+def toml_key(s: str) -> str:
+    return s if re.fullmatch(r"[A-Za-z0-9_-]+", s) else toml_str(s)
