@@ -369,20 +369,29 @@ def _classify(text: str, rules) -> Classification:
             got = rs.multi.get(tok)
             if got:
                 for rest, ci, w, txt in got:
-                    if all(r in toks for r in rest):
+                    if all(r in t for r in rest):
                         evidence[ci] += w
                         hits.append((ci, w, txt))
+    for parts, ci, w, txt in rs.chars:
+        if all(r in t for r in parts):
+            evidence[ci] += w
+            hits.append((ci, w, txt))
     fired_subs = []
-    if rs.subs:
+    if rs.subs or rs.sub_chars:
         seen = set()
         for tok in toks:
             got = rs.subs.get(tok)
             if got:
                 for rest, sub, txt in got:
-                    if id(sub) not in seen and all(r in toks for r in rest):
+                    if id(sub) not in seen and all(r in t for r in rest):
                         seen.add(id(sub))
                         evidence[sub.category] += sub.weight
                         fired_subs.append((sub, txt))
+        for parts, sub, txt in rs.sub_chars:
+            if id(sub) not in seen and all(r in t for r in parts):
+                seen.add(id(sub))
+                evidence[sub.category] += sub.weight
+                fired_subs.append((sub, txt))
     if rs.negatives:
         for tok in toks:
             got = rs.negatives.get(tok)

@@ -12,7 +12,9 @@ from collections.abc import Iterable
 
 MAX_CHARS = 20_000
 
-_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
+_CTRL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]"
+)
 _SPACE = re.compile(r"\s+")
 
 
@@ -109,7 +111,9 @@ _BUILDING = (
     rf"|{_NUM}单元(?:{_NUM}(?:楼|层))?(?:{_NUM}(?:室|号|户))?)"
 )
 _ROAD = r"[\u4e00-\u9fff]{1,8}?(?:大道|大街|路|街|巷|道)"
-_CROSS = re.compile(rf"({_ROAD})(?:与|和|跟|、)({_ROAD})(?:的)?(?:交叉口|交汇处|交界处|十字路口|路口|丁字路口)")
+_CROSS = re.compile(
+    rf"({_ROAD})(?:与|和|跟|、)({_ROAD})(?:的)?(?:交叉口|交汇处|交界处|十字路口|路口|丁字路口)"
+)
 _ROAD_NO = re.compile(rf"({_ROAD}){_NUM}号(?:附近|门口|旁边|对面)?")
 _ESTATE_SUFFIX = (
     "小区|花园|家园|社区|公寓|新村|新城|苑|广场|公园|菜市场|农贸市场|小学|中学|幼儿园|医院|大厦|商场"
@@ -120,7 +124,9 @@ _NOT_PLACE_PREFIX = re.compile(
     r"^(?:我们|你们|他们|咱们|这个|那个|这边|那边|我家|我|你|他|本|该|整个|隔壁|旁边|对面|附近|一个|"
     r"各个|每个|很多|好多|所有|全|老|新|住在|在|到|去|的|是|有|了|也|都|和|与|跟)+"
 )
-_ESTATE_STOP = {"小区", "社区", "花园", "家园", "公园", "广场", "市场", "菜市场", "超市", "医院", "城", "村", "里", "苑"}
+_ESTATE_STOP = {
+    "小区", "社区", "花园", "家园", "公园", "广场", "市场", "菜市场", "超市", "医院", "城", "村", "里", "苑"
+}
 
 _places_lock = threading.Lock()
 _places: frozenset[str] = frozenset()

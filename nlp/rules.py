@@ -96,10 +96,13 @@ class RuleSet:
     temperature: float
     # token -> tuple of (category index, weight)
     single: dict[str, tuple[tuple[int, float], ...]]
-    # first part -> tuple of (other parts, category index, weight, text)
+    # key part (a token) -> tuple of (other parts (substrings of the text), category index, weight, text)
     multi: dict[str, tuple[tuple[tuple[str, ...], int, float, str], ...]]
-    # first part -> tuple of (other parts, SubRule, text)
+    # key part (a token) -> tuple of (other parts, SubRule, text)
     subs: dict[str, tuple[tuple[tuple[str, ...], SubRule, str], ...]]
+    # patterns made only of single characters, matched as substrings: (parts, category, weight, text)
+    chars: tuple[tuple[tuple[str, ...], int, float, str], ...]
+    sub_chars: tuple[tuple[tuple[str, ...], SubRule, str], ...]
     negatives: dict[str, tuple[int, ...]]
     urgent_kinds: tuple[UrgentKind, ...]
     urgent_negations: tuple[str, ...]
@@ -210,6 +213,17 @@ def _number(value, line: int, what: str) -> float:
 # ----------------------------------------------------------------------------- parse + compile
 
 
+def _key_part(parts: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """The part a pattern is indexed by (its longest, matched as a jieba token) and the others
+    (matched as substrings of the message). Patterns of single characters have no key."""
+    key = max(parts, key=len)
+    if len(key) < 2:
+        return None, parts
+    rest = list(parts)
+    rest.remove(key)
+    return key, tuple(rest)
+
+
 def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None) -> RuleSet:
     """Parse and compile rules text. Raises ValueError('line N: …') when it is invalid."""
     if not isinstance(text, str):
@@ -250,6 +264,8 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
     multi: dict[str, list] = {}
     subs: dict[str, list] = {}
     negatives: dict[str, list[int]] = {}
+    chars: list = []
+    sub_chars: list = []
     words: set[str] = set()
 
     for ci, (code, c) in enumerate(cats_raw.items()):
@@ -266,7 +282,9 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
             raise _err(loc.key(cline, "label"), f"categories.{code}.label must be a non-empty string")
         grade = c.get("grade", "A")
         if grade not in GRADES:
-            raise _err(loc.key(cline, "grade"), f"categories.{code}.grade must be one of A B C D, got {grade!r}")
+            raise _err(
+                loc.key(cline, "grade"), f"categories.{code}.grade must be one of A B C D, got {grade!r}"
+            )
         unit = c.get("unit", "")
         if not isinstance(unit, str):
             raise _err(loc.key(cline, "unit"), f"categories.{code}.unit must be a string")
@@ -286,10 +304,13 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
             weight = _number(w, ln, f"categories.{code}.keywords.{kw}")
             parts = _pattern(kw, ln, f"categories.{code}.keywords")
             words.update(parts)
-            if len(parts) == 1:
-                single.setdefault(parts[0], []).append((ci, weight))
+            key, rest = _key_part(parts)
+            if key is None:
+                chars.append((parts, ci, weight, kw))
+            elif not rest:
+                single.setdefault(key, []).append((ci, weight))
             else:
-                multi.setdefault(parts[0], []).append((parts[1:], ci, weight, kw))
+                multi.setdefault(key, []).append((rest, ci, weight, kw))
 
         sub_list = c.get("sub", [])
         if not isinstance(sub_list, list):
@@ -327,7 +348,11 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
             rule = SubRule(ci, slabel.strip(), pats, sweight, sgrade, sunit)
             for p in pats:
                 words.update(p)
-                subs.setdefault(p[0], []).append((p[1:], rule, "+".join(p)))
+                key, rest = _key_part(p)
+                if key is None:
+                    sub_chars.append((p, rule, "+".join(p)))
+                else:
+                    subs.setdefault(key, []).append((rest, rule, "+".join(p)))
 
     # urgent
     urgent = data.get("urgent")
@@ -369,7 +394,9 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
             intent.update(base.intent)
         for k, v in intent_raw.items():
             if k not in INTENT_KEYS:
-                raise _err(loc.key(iline, k), f"unknown intent list {k!r} (expected one of {list(INTENT_KEYS)})")
+                raise _err(
+                    loc.key(iline, k), f"unknown intent list {k!r} (expected one of {list(INTENT_KEYS)})"
+                )
             intent[k] = _terms(v, loc.key(iline, k), f"intent.{k}")
 
     return RuleSet(
@@ -381,6 +408,8 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         single={k: tuple(v) for k, v in single.items()},
         multi={k: tuple(v) for k, v in multi.items()},
         subs={k: tuple(v) for k, v in subs.items()},
+        chars=tuple(chars),
+        sub_chars=tuple(sub_chars),
         negatives={k: tuple(v) for k, v in negatives.items()},
         urgent_kinds=kinds,
         urgent_negations=negs,

@@ -1,0 +1,207 @@
+"""Command-line entry points: `weilinli classify` and `weilinli nlp mine|eval`.
+
+`classify_command` is a plain typer-compatible function (the main CLI mounts it); `nlp_app` is a
+Typer app with the `mine` and `eval` sub-commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional  # noqa: UP035 - typer needs Optional in annotations on some versions
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nlp.classifier import _rules_from_arg, classify, get_rules
+from nlp.evaluate import evaluate, message_text, read_labelled
+
+OUTPUT_FIELDS = ("id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule")
+
+nlp_app = typer.Typer(
+    help="分类规则工具：挖掘、评估 (mine and measure classification rules)", no_args_is_help=True
+)
+
+
+def _err_console() -> Console:
+    return Console(stderr=True)
+
+
+def _load_rules_or_exit(rules: Optional[Path]):  # noqa: UP045
+    if rules is None:
+        return get_rules()
+    try:
+        return _rules_from_arg(rules)
+    except FileNotFoundError:
+        _err_console().print(f"[red]rules file not found: {rules}[/red]")
+        raise typer.Exit(2) from None
+    except ValueError as e:
+        _err_console().print(f"[red]{rules}: {e}[/red]")
+        raise typer.Exit(2) from None
+
+
+def classify_command(
+    file: Optional[Path] = typer.Argument(  # noqa: UP045
+        None, help="JSONL file of {\"id\", \"text\"} lines (default: stdin)", exists=True, dir_okay=False
+    ),
+    rules: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--rules", help="rules file (TOML) to use instead of the active rules", dir_okay=False
+    ),
+) -> None:
+    """Classify messages: one JSONL line in, one JSONL line out
+    ({"id","intent","category","subcategory","grade","urgent","place","confidence","rule"})."""
+    rs = _load_rules_or_exit(rules)
+    stream = open(file, encoding="utf-8", errors="replace") if file is not None else sys.stdin  # noqa: SIM115
+    out = sys.stdout
+    bad = 0
+    try:
+        for n, line in enumerate(stream, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                mid = obj.get("id", n)
+                text = message_text(obj)
+            elif isinstance(obj, str):
+                mid, text = n, obj
+            else:
+                bad += 1
+                _err_console().print(f"line {n}: not a JSON object with \"text\"; classified the raw line")
+                mid, text = n, line
+            c = classify(text, rules=rs)
+            d = c.to_dict()
+            rec = {k: d[k] for k in OUTPUT_FIELDS if k != "id"}
+            out.write(json.dumps({"id": mid, **rec}, ensure_ascii=False) + "\n")
+    finally:
+        if file is not None:
+            stream.close()
+    out.flush()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@nlp_app.command("mine")
+def mine_command(
+    train: Path = typer.Argument(..., help="labelled JSONL: {\"text\", \"label\"} (optional \"title\")",
+                                 exists=True, dir_okay=False),
+    out: Path = typer.Option(..., "--out", "-o", help="rules file (TOML) to write"),
+    per_label: int = typer.Option(300, "--per-label", min=1, help="keywords kept per label"),
+    min_df: int = typer.Option(2, "--min-df", min=1, help="a keyword must occur in this many messages"),
+    epochs: int = typer.Option(12, "--epochs", min=1, help="training passes"),
+) -> None:
+    """Propose weighted keyword rules from labelled history, for a person to review."""
+    from nlp.mine import mine, to_toml
+    from nlp.rules import parse_rules
+
+    console = _err_console()
+    try:
+        rows = read_labelled(train)
+    except ValueError as e:
+        console.print(f"[red]{train}: {e}[/red]")
+        raise typer.Exit(2) from None
+    if not rows:
+        console.print(f"[red]{train}: no labelled rows[/red]")
+        raise typer.Exit(2)
+    with _progress(console) as prog:
+        task = prog.add_task("mining", total=None)
+
+        def step(stage: str, k: int, total: int) -> None:
+            prog.update(task, description=stage, completed=k, total=total)
+
+        m = mine(rows, per_label=per_label, min_df=min_df, epochs=epochs, on_progress=step)
+    text = to_toml(m, source=train.name)
+    parse_rules(text, source=str(out))  # what we write must load
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    n_kw = sum(len(v) for v in m.weights.values())
+    console.print(f"wrote {out}: {len(m.labels)} labels, {n_kw} keywords from {len(rows)} messages")
+
+
+@nlp_app.command("eval")
+def eval_command(
+    test: Path = typer.Argument(..., help="labelled JSONL: {\"text\", \"label\"} (optional \"title\")",
+                                exists=True, dir_okay=False),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="rules file (default: the active rules)",  # noqa: UP045
+                                         dir_okay=False),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON here"),  # noqa: UP045
+    limit: int = typer.Option(0, "--limit", min=0, help="only the first N rows (0: all)"),
+) -> None:
+    """Accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix."""
+    console = Console()
+    rs = _load_rules_or_exit(rules)
+    try:
+        rows = read_labelled(test)
+    except ValueError as e:
+        _err_console().print(f"[red]{test}: {e}[/red]")
+        raise typer.Exit(2) from None
+    if limit:
+        rows = rows[:limit]
+    labels = list(rs.codes)
+    gold_only = sorted({g for _, g in rows} - set(labels))
+    labels += gold_only
+    with _progress(_err_console()) as prog:
+        task = prog.add_task("classifying", total=len(rows))
+        rep = evaluate(
+            rows,
+            lambda t: classify(t, rules=rs).category,
+            labels=labels,
+            on_step=lambda: prog.advance(task),
+        )
+    pl = rep.per_label()
+    console.print(
+        f"[bold]{test.name}[/bold]  rules: {rs.name}  messages: {rep.n}  "
+        f"accuracy: [bold]{rep.accuracy:.4f}[/bold]  macro-F1: [bold]{rep.macro_f1:.4f}[/bold]"
+    )
+    t = Table(title="per label", show_lines=False)
+    for col in ("label", "precision", "recall", "F1", "support"):
+        t.add_column(col, justify="left" if col == "label" else "right")
+    for lab in labels:
+        if pl[lab]["support"] == 0 and not any(p == lab for (_, p) in rep.confusion):
+            continue
+        v = pl[lab]
+        t.add_row(
+            lab, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(int(v["support"]))
+        )
+    console.print(t)
+    preds = [p for p in rep.predicted_labels() if any(pp == p for (_, pp) in rep.confusion)]
+    cm = Table(title="confusion matrix (rows: gold, columns: predicted)")
+    cm.add_column("gold \\ pred")
+    for p in preds:
+        cm.add_column(p, justify="right")
+    for g in labels:
+        if pl[g]["support"] == 0:
+            continue
+        cm.add_row(g, *[(f"[bold]{rep.confusion[(g, p)]}[/bold]" if g == p else str(rep.confusion[(g, p)]))
+                        for p in preds])
+    console.print(cm)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def build_app() -> typer.Typer:
+    """A stand-alone CLI (`python -m nlp.cli`): classify + mine + eval."""
+    app = typer.Typer(no_args_is_help=True)
+    app.command("classify")(classify_command)
+    app.add_typer(nlp_app, name="nlp")
+    return app
+
+
+if __name__ == "__main__":
+    build_app()()
