@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import Grid, Worker
+from bot.models import Worker
 from bot.registry import _upsert_grid
 
 DISTRICT, STREET = "武昌区", "水果湖街道"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handlers.router import Context, Filter
+from handlers.router import Filter
 
 SKIP_WORDS = {"跳过", "不用", "没有", "算了", "不需要", "无", "skip"}
 

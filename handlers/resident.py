@@ -204,7 +204,8 @@ def voice_unrecognised(ctx: Context) -> str:
     return texts.VOICE_UNCLEAR
 
 
-@router.on(resident_only, msg_type("text", "voice"), lambda ctx: len(ctx.text) < 4 and ctx.classification.category == "other")
+@router.on(resident_only, msg_type("text", "voice"),
+           lambda ctx: len(ctx.text) < 4 and ctx.classification.category == "other")
 def too_short(ctx: Context) -> str:
     return "请多说几句，描述一下遇到的问题和地点。\n" + texts.WELCOME
 

@@ -67,8 +67,9 @@ class Context:
 
     @cached_property
     def role(self) -> str:
-        from bot.models import Worker
         from sqlalchemy import select
+
+        from bot.models import Worker
 
         worker = self.session.scalar(select(Worker).where(Worker.openid == self.openid))
         return worker.role if worker is not None else "resident"

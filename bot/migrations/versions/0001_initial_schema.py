@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-25 08:34:54.366488
 """
-from alembic import op
 import sqlalchemy as sa
-import bot.db
+from alembic import op
 
+import bot.db
 
 revision = '0001'
 down_revision = None

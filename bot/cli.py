@@ -1,0 +1,127 @@
+"""`weilinli`: the command line (typer + rich)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+import settings as settings_module
+
+app = typer.Typer(help="微邻里 weilinli — 网格化基层治理公众号机器人", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+grids_app = typer.Typer(help="Grid registry (区/街道/社区/网格 and grid workers)", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(grids_app, name="grids")
+console = Console()
+err = Console(stderr=True)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+          port: int = typer.Option(8000, help="TCP port")) -> None:
+    """Run the service: webhook, admin page, API, scheduler and push outbox."""
+    import uvicorn
+
+    from bot.app import create_app
+
+    _logging()
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+
+
+@app.command()
+def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+         port: int = typer.Option(8000, help="TCP port")) -> None:
+    """Run the service on embedded defaults with demo data, the simulator and a fake WeChat API."""
+    import uvicorn
+
+    _logging()
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    # Demo pushes must reach the simulator even outside the 48-hour window: a demo template id.
+    template = settings_module.get_settings().wechat_template_id or "demo-template"
+    settings_module.configure(demo=True, wechat_api_base=f"{base}/_fake_wechat/", public_url=base,
+                              wechat_template_id=template)
+    from bot import demo as demo_data
+    from bot.app import create_app
+    from bot.db import session_scope
+    from bot.migrate import upgrade
+
+    upgrade()
+    with session_scope() as session:
+        demo_data.load(session)
+    s = settings_module.get_settings()
+    console.print(f"[bold green]微邻里 demo[/] on {s.effective_database_url}, "
+                  f"{'plaintext' if not s.safe_mode else 'AES safe'} mode")
+    console.print(f"  WeChat simulator : {base}/simulator/")
+    console.print(f"  Webhook          : {base}/wechat")
+    console.print(f"  Fake WeChat API  : {base}/_fake_wechat/_records")
+    console.print(f"  Health           : {base}/healthz   API docs: {base}/docs")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the Alembic migrations."""
+    from bot.migrate import upgrade
+
+    upgrade(revision)
+    console.print(f"database at revision {revision}")
+
+
+@grids_app.command("import")
+def grids_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
+    """Import grids and grid workers from CSV/XLSX with the header 区,街道,社区,网格,别名,网格员,手机号."""
+    from bot.db import session_scope
+    from bot.migrate import upgrade
+    from bot.registry import RegistryError, import_grids
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            result = import_grids(session, file)
+    except RegistryError as exc:
+        for line in exc.errors:
+            err.print(f"[red]{line}[/]")
+        err.print("[red]导入失败，未写入任何数据。[/]")
+        raise typer.Exit(1) from None
+    console.print(f"导入完成：{result.rows} 行，新建网格 {result.grids_created} 个，"
+                  f"新增网格员 {result.workers_created} 人，更新 {result.workers_updated} 人")
+
+
+@grids_app.command("export")
+def grids_export(file: Path = typer.Argument(..., dir_okay=False)) -> None:
+    """Export grids and grid workers to CSV or XLSX (same header as import)."""
+    import csv
+
+    from openpyxl import Workbook
+
+    from bot.db import session_scope
+    from bot.registry import export_grids
+
+    with session_scope() as session:
+        rows = export_grids(session)
+    if file.suffix.lower() == ".xlsx":
+        book = Workbook()
+        for row in rows:
+            book.active.append(row)
+        book.save(file)
+    else:
+        with file.open("w", newline="", encoding="utf-8-sig") as fh:
+            csv.writer(fh).writerows(rows)
+    console.print(f"exported {len(rows) - 1} rows to {file}")
+
+
+def _mount_nlp() -> None:
+    from nlp import cli as nlp_cli
+
+    app.command("classify", help="Classify JSONL {id, text} lines from FILE or stdin")(nlp_cli.classify_command)
+    app.add_typer(nlp_cli.nlp_app, name="nlp", help="Mine and evaluate classification rules")
+
+
+_mount_nlp()
