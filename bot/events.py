@@ -35,6 +35,8 @@ class Report:
     lat: float | None = None
     lng: float | None = None
     label: str | None = None
+    source: str = "wechat"  # wechat | open311 | patrol
+    phone: str | None = None
 
 
 @dataclass
@@ -75,12 +77,13 @@ def report(session: Session, data: Report) -> Reported:
     event = Event(
         number=next_number(session),
         reporter=person,
-        source="wechat",
+        source=data.source,
         source_key=data.source_key,
         text=data.text,
         created_at=utcnow(),
     )
     _apply_classification(event, result)
+    event.phone = event.phone or data.phone
     session.add(event)
     grid, place = _locate(session, data, result)
     event.place_text = place
