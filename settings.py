@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(20, description="messages one OpenID may send per minute")
     outbox_interval: float = Field(2.0, description="seconds between push-outbox sweeps")
     outbox_max_attempts: int = 8
+    media_interval: float = Field(10.0, description="seconds between downloads of residents' photos")
     time_limits: str = Field("", description="JSON grade → respond/resolve, e.g. {\"A\":{\"respond\":\"2h\"}}")
     open311_keys: str = Field("", description="comma-separated API keys accepted by Open311 POST")
     duty_phone: str = Field("027-12345", description="community duty phone told to urgent reporters")

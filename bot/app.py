@@ -18,6 +18,7 @@ from bot.migrate import upgrade
 from bot.models import Grid
 from bot.scheduler import Scheduler
 from bot.store import get_store
+from bot.wechat import media
 from bot.wechat.client import Client
 from bot.wechat.push import make_sender
 from bot.wechat.webhook import router as webhook_router
@@ -42,6 +43,7 @@ def start_jobs() -> Scheduler:
     client = Client()
     send = make_sender(client)
     scheduler.every(get_settings().outbox_interval, lambda: outbox.drain(session_factory(), send), "outbox")
+    scheduler.every(get_settings().media_interval, lambda: media.fetch_pending(client), "media")
     scheduler.start()
     return scheduler
 

@@ -125,3 +125,7 @@ def _mount_nlp() -> None:
 
 
 _mount_nlp()
+
+
+if __name__ == "__main__":
+    app()

@@ -111,7 +111,8 @@ def env(tmp_path_factory) -> Iterator[Env]:
     fake = ServerThread(create_fake_wechat_app(recorder)).start()
     overrides = dict(
         data_dir=tmp_path_factory.mktemp("data"), wechat_token=TOKEN, wechat_appid=APPID, wechat_secret="s3cret",
-        wechat_api_base=f"{fake.url}/cgi-bin/", outbox_interval=0.2, rate_limit_per_minute=1000,
+        wechat_api_base=f"{fake.url}/cgi-bin/", outbox_interval=0.2, media_interval=0.5,
+        rate_limit_per_minute=1000,
     )
     e = Env(overrides)
     e.reset_settings()

@@ -1,0 +1,120 @@
+"""Pushes: the outbox survives API outages and restarts, respects the 48-hour window, and the
+client's token handling is bounded and aimed at WEILINLI_WECHAT_API_BASE."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+from wechatpy.exceptions import WeChatClientException
+
+from bot import db
+from bot.db import utcnow
+from bot.models import Attachment, OutboxMessage
+from bot.wechat.client import Client, call
+
+
+def control(env, **body) -> None:
+    httpx.post(f"{env.fake_url}/_control", json=body, timeout=5).raise_for_status()
+
+
+def outbox_rows(openid: str) -> list[OutboxMessage]:
+    with db.session_factory()() as session:
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.openid == openid)))
+
+
+def test_api_outage_loses_nothing_and_sends_nothing_twice(wx, clean):
+    clean.open_window("o-demo-worker-1")
+    control(clean, fail=3, errcode=0, status=503)
+    wx.text("o-outage", "东亭小区路灯不亮")
+    delivered = clean.wait_pushes("o-demo-worker-1", timeout=30)
+    time.sleep(1.0)  # any duplicate send would have happened by now
+    assert len(clean.pushes("o-demo-worker-1", "custom")) == len(delivered) == 1
+    assert len(clean.pushes("o-demo-worker-1", "custom:failed")) == 3
+    [row] = outbox_rows("o-demo-worker-1")
+    assert row.status == "sent" and row.attempts == 3
+
+
+def test_window_closed_error_falls_back_to_template(wx, clean):
+    clean.configure(wechat_template_id="tpl-task")
+    clean.open_window("o-demo-worker-2")
+    control(clean, fail=1, errcode=45015)
+    wx.text("o-fallback", "省委宿舍门口垃圾堆成山了")
+    [push] = clean.wait_pushes("o-demo-worker-2", kind="template")
+    assert push["body"]["template_id"] == "tpl-task"
+    assert "新任务" in push["body"]["data"]["first"]["value"]
+
+
+def test_outside_48_hours_goes_straight_to_template(wx, clean):
+    clean.configure(wechat_template_id="tpl-task")
+    wx.text("o-tmpl", "东亭小区路灯不亮")  # worker 1 never wrote to the account
+    clean.wait_pushes("o-demo-worker-1", kind="template")
+    assert clean.pushes("o-demo-worker-1", "custom") == []
+
+
+def test_no_channel_left_marks_push_dead_without_retrying_forever(wx, clean):
+    wx.text("o-dead", "东亭小区路灯不亮")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = outbox_rows("o-demo-worker-1")
+        if rows and rows[0].status == "dead":
+            break
+        time.sleep(0.1)
+    assert rows[0].status == "dead" and "window" in rows[0].last_error
+
+
+def test_pushes_written_before_a_crash_are_sent_after_restart(clean):
+    clean.open_window("o-demo-worker-4")
+    with db.session_scope() as session:
+        session.add(OutboxMessage(openid="o-demo-worker-4", payload={"text": "重启前待发"},
+                                  next_attempt_at=utcnow()))
+        # claimed by a process that died mid-send: its lease has run out
+        session.add(OutboxMessage(openid="o-demo-worker-4", payload={"text": "发送中崩溃"}, status="sending",
+                                  claimed_until=utcnow() - timedelta(seconds=1), next_attempt_at=utcnow()))
+    pushes = clean.wait_pushes("o-demo-worker-4", 2)
+    assert {p["body"]["text"]["content"] for p in pushes} == {"重启前待发", "发送中崩溃"}
+
+
+def test_token_comes_from_the_configured_base(clean):
+    client = Client()
+    client.message.send_text("o-token-check", "hello")
+    assert clean.recorder.token_fetches >= 1
+    assert clean.pushes("o-token-check", "custom")
+
+
+def test_revoked_token_is_refreshed_with_a_bounded_retry(clean):
+    client = Client()
+    call(client, client.message.send_text, "o-revoke", "first")
+    control(clean, revoke_tokens=True)
+    before = clean.recorder.token_fetches
+    call(client, client.message.send_text, "o-revoke", "second")
+    assert clean.recorder.token_fetches == before + 1
+    assert len(clean.pushes("o-revoke", "custom")) == 2
+
+
+def test_invalid_credential_forever_gives_up_after_three_tries(clean, monkeypatch):
+    class NeverValid(set):
+        def __contains__(self, item):
+            return False
+
+    monkeypatch.setattr(clean.recorder, "tokens", NeverValid())
+    client = Client()
+    before = clean.recorder.token_fetches
+    with pytest.raises(WeChatClientException) as info:
+        call(client, client.message.send_text, "o-never", "x")
+    assert info.value.errcode == 40001
+    assert clean.recorder.token_fetches - before <= 3
+
+
+def test_photos_are_downloaded_before_wechat_media_expires(wx):
+    wx.image("o-photo")
+    deadline = time.monotonic() + 15
+    path = None
+    while time.monotonic() < deadline and not path:
+        with db.session_factory()() as session:
+            path = session.scalar(select(Attachment.local_path).where(Attachment.kind == "image"))
+        time.sleep(0.1)
+    assert path and open(path, "rb").read(2) == b"\xff\xd8"
