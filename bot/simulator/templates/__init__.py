@@ -1,0 +1,1 @@
+"""Jinja2 templates of the simulator page (a package only so that package data ships them)."""
