@@ -142,7 +142,7 @@ def _route_event(session: Session, event: Event, grid: Grid | None) -> Route:
     event.unit = routed.unit
     event.worker = routed.worker
     if routed.unit != "dispatch":
-        transition(session, event, "assign", actor="system", actor_name="自动派单", note=f"派至{routed.label}")
+        transition(session, event, "assign", actor="system", actor_name="系统", note=f"派至{routed.label}")
         notify.task_assigned(session, event)
     if event.urgent:
         notify.urgent(session, event)
