@@ -35,6 +35,7 @@ Decisions (GeoReport v2 leaves these to the implementer):
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import re
@@ -58,7 +59,6 @@ from bot import events
 from bot.db import session_factory, session_scope
 from bot.lifecycle import STATUS_LABELS, transition
 from bot.models import Attachment, Event
-from bot.routing import Route
 from settings import get_settings
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -248,9 +248,31 @@ def status_notes(session: Session, event: Event) -> str:
     return label
 
 
+def _unit_name(name: str, suffix: str) -> str:
+    """"水果湖街道" + "街道职能部门" → "水果湖街道职能部门" (no doubled level word)."""
+    for word in ("网格", "街道", "区"):
+        if suffix.startswith(word) and name.endswith(word):
+            return name + suffix[len(word):]
+    return name + suffix
+
+
 def agency(event: Event) -> str:
-    """The handling unit, never a person: e.g. 幸福家园网格网格站, 水果湖街道街道职能部门."""
-    return Route(event.grid, None, event.unit or "dispatch").label
+    """The handling unit, never a person: 东亭社区幸福家园网格站, 水果湖街道职能部门, 武昌区网格化指挥中心…"""
+    kind = (event.unit or "dispatch").partition(":")[0]
+    grid = event.grid
+    if grid is None or kind in ("dispatch", ""):
+        return "指挥中心"
+    if kind == "grid":
+        community = grid.ancestor("community")
+        prefix = community.name if community is not None and community is not grid else ""
+        return prefix + _unit_name(grid.name, "网格站")
+    if kind == "street":
+        street = grid.ancestor("street")
+        return _unit_name(street.name, "街道职能部门") if street is not None else "街道职能部门"
+    if kind == "district":
+        district = grid.ancestor("district")
+        return _unit_name(district.name, "区网格化指挥中心") if district is not None else "区网格化指挥中心"
+    return "市指挥中心"
 
 
 def _media_url(event: Event) -> str | None:
@@ -422,7 +444,7 @@ _EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def parse_new_request(fields: dict[str, Any], idempotency_header: str | None) -> NewRequest:
     api_key = _clean(fields.get("api_key"), 200)
     keys = configured_keys()
-    if not api_key or api_key not in keys:
+    if not api_key or not any(hmac.compare_digest(api_key.encode(), k.encode()) for k in keys):
         raise Open311Error(403, "api_key was not provided or is invalid")
     problems: list[str] = []
     code = _clean(fields.get("service_code"), 40) or None
@@ -490,7 +512,7 @@ def create_request(session: Session, new: NewRequest) -> tuple[Event, bool]:
     event = reported.event
     if not reported.created:
         return event, False
-    if new.lat is None and new.address:
+    if new.lat is None and new.address and event.place_text != new.address:
         events.set_place(session, event, text=new.address)
     elif new.lat is None and label and not event.place_text:
         event.place_text = label
@@ -518,9 +540,11 @@ def create_request(session: Session, new: NewRequest) -> tuple[Event, bool]:
 
 
 def service_notice(event: Event) -> str:
-    parts = [f"已受理，事件编号 {event.number}，分类：{nlp.category_label(event.category)}，承办：{agency(event)}。"]
-    if event.unit == "dispatch":
-        parts.append("地点待确认，已转指挥中心调度员。")
+    parts = [f"已受理，事件编号 {event.number}，分类：{nlp.category_label(event.category)}。"]
+    if event.unit == "dispatch" or event.grid is None:
+        parts.append("地点待确认，由指挥中心调度派单。")
+    else:
+        parts.append(f"承办：{agency(event)}。")
     if event.urgent:
         parts.append("已按紧急事件推送网格员和社区值班人员。" + URGENT_NOTICE)
     return "".join(parts)
@@ -583,7 +607,7 @@ class RequestOut(BaseModel):
     service_name: str | None = Field(None, examples=["物业管理"])
     service_code: str | None = Field(None, examples=["property"])
     description: str | None = Field(None, description="the resident's text, phone numbers masked")
-    agency_responsible: str | None = Field(None, examples=["幸福家园网格网格站"])
+    agency_responsible: str | None = Field(None, examples=["东亭社区幸福家园网格站"])
     service_notice: str | None = None
     requested_datetime: str | None = Field(None, examples=["2026-11-23T09:30:00+08:00"])
     updated_datetime: str | None = None
