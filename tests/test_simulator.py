@@ -204,6 +204,7 @@ def test_safe_mode_encrypts_and_plaintext_is_refused(aes_server: DemoServer):
     assert encrypted["status"] == 200 and encrypted["aes"] is True
     assert NUMBER.search(encrypted["reply"])
     assert "<Encrypt>" in encrypted["raw"] and "幸福小区" not in encrypted["raw"]
+    assert NUMBER.search(encrypted["decrypted"]) and "<MsgType>text</MsgType>" in encrypted["decrypted"]
     plaintext = aes_server.send(openid="o-demo-resident-1", kind="text", content="查询", aes=False).json()
     assert plaintext["status"] == 403 and plaintext["reply"] == ""
 

@@ -8,13 +8,16 @@ FastAPI runs them in its threadpool and the blocking HTTP call never stalls the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
 import httpx
+import xmltodict
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
@@ -30,10 +33,10 @@ HERE = Path(__file__).parent
 STATIC = {  # name → media type; nothing else under static/ is served
     "simulator.css": "text/css; charset=utf-8",
     "simulator.js": "text/javascript; charset=utf-8",
-    "favicon.svg": "image/svg+xml",
 }
 OPENID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_TEXT = 2000
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="simulator")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
@@ -109,6 +112,7 @@ class SendResult(BaseModel):
     reply: str
     reply_type: str | None
     raw: str
+    decrypted: str = Field("", description="safe mode: the reply XML after decryption")
     sent: str
     aes: bool
     elapsed_ms: int
@@ -165,13 +169,11 @@ def _reply_text(reply: Reply) -> tuple[str, str | None]:
     return reply.text, kind
 
 
-@router.post("/api/send", response_model=SendResult)
-def send(body: SendRequest, request: Request) -> SendResult | JSONResponse:
-    """Send one message as WeChat would (signed; encrypted when `aes`) and return the bot's passive reply."""
+def _send_blocking(body: SendRequest, bases: list[str]) -> SendResult | JSONResponse:
     s = get_settings()
     aes = bool(body.aes and s.safe_mode)
     errors = []
-    for base in own_bases(request):
+    for base in bases:
         side = _Side(base, s.wechat_token, aes_key=s.wechat_aes_key if aes else "", appid=s.wechat_appid,
                      timeout=10)
         started = time.monotonic()
@@ -189,9 +191,22 @@ def send(body: SendRequest, request: Request) -> SendResult | JSONResponse:
             side.close()
         text, kind = _reply_text(reply)
         elapsed = round((time.monotonic() - started) * 1000)
+        decrypted = xmltodict.unparse({"xml": reply.xml}, pretty=True) if aes and reply.xml else ""
         return SendResult(status=reply.status, reply=text, reply_type=kind, raw=reply.body,
-                          sent=side.sent_xml, aes=aes, elapsed_ms=elapsed, url=f"{base}/wechat")
+                          decrypted=decrypted, sent=side.sent_xml, aes=aes, elapsed_ms=elapsed,
+                          url=f"{base}/wechat")
     return JSONResponse({"detail": "无法连接到 /wechat：" + "; ".join(errors)}, status_code=502)
+
+
+@router.post("/api/send", response_model=SendResult)
+async def send(body: SendRequest, request: Request) -> SendResult | JSONResponse:
+    """Send one message as WeChat would (signed; encrypted when `aes`) and return the bot's passive reply.
+
+    The blocking round trip to /wechat runs on the simulator's own small thread pool: not on the
+    event loop, and not on the threadpool the webhook itself needs to answer it.
+    """
+    bases = own_bases(request)
+    return await asyncio.get_running_loop().run_in_executor(_POOL, _send_blocking, body, bases)
 
 
 @router.get("/api/pushes")

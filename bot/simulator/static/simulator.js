@@ -162,7 +162,8 @@
   function rawBlock(msg) {
     var box = el("div", { className: "raw" });
     if (msg.sent) { box.appendChild(el("b", { text: "→ 发给 /wechat 的明文 XML" + (msg.aes ? "（发送时已 AES 加密）" : "") })); box.appendChild(document.createTextNode(msg.sent + "\n")); }
-    if (msg.raw !== undefined) { box.appendChild(el("b", { text: "← HTTP " + msg.status + " 响应体" })); box.appendChild(document.createTextNode(msg.raw || "（空）")); }
+    if (msg.raw !== undefined) { box.appendChild(el("b", { text: "← HTTP " + msg.status + " 响应体" })); box.appendChild(document.createTextNode((msg.raw || "（空）") + "\n")); }
+    if (msg.decrypted) { box.appendChild(el("b", { text: "← 解密后的回复 XML" })); box.appendChild(document.createTextNode(msg.decrypted)); }
     return box;
   }
   function metaLine(msg) {
@@ -287,7 +288,7 @@
           return;
         }
         var d = res.data;
-        msgs.push({ who: "bot", at: now(), reply: d.reply, status: d.status, raw: d.raw, sent: d.sent, aes: d.aes, elapsed_ms: d.elapsed_ms });
+        msgs.push({ who: "bot", at: now(), reply: d.reply, status: d.status, raw: d.raw, decrypted: d.decrypted, sent: d.sent, aes: d.aes, elapsed_ms: d.elapsed_ms });
         if (d.status === 403 && !d.aes && CONFIG.mode.safe_mode) {
           msgs.push({ who: "error", at: now(), content: "服务处于安全模式，明文消息被拒绝（403）。打开左侧 AES 开关再发。" });
         }
