@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -242,6 +243,20 @@ def test_client_request_id_makes_a_repeated_post_idempotent(api):
                      headers={"Idempotency-Key": "hdr-1"})
     assert header.json()[0]["service_request_id"] == again.json()[0]["service_request_id"]
     assert event_count() == 3
+
+
+def test_concurrent_duplicates_create_one_event(api, server):
+    fields = {"api_key": "k1", "description": "东亭小区井盖丢了", "client_request_id": "race-1", **INSIDE_XINGFU}
+
+    def send(_):
+        with httpx.Client(base_url=f"{server.url}/open311/v2", timeout=30) as client:
+            response = client.post("/requests.json", data=fields)
+            assert response.status_code == 200, response.text
+            return response.json()[0]["service_request_id"]
+
+    with ThreadPoolExecutor(6) as pool:
+        numbers = set(pool.map(send, range(6)))
+    assert len(numbers) == 1 and event_count() == 1
 
 
 def test_media_url_is_published_for_open311_media(api):
