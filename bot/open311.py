@@ -28,8 +28,9 @@ Decisions (GeoReport v2 leaves these to the implementer):
 * **Idempotency** — an optional `client_request_id` field (or an `Idempotency-Key` header) makes a
   repeated POST return the first request's id instead of creating a second event (per API key).
 * **Dates** — requested/updated times in the service's time zone (Asia/Shanghai) with offset.
-  `start_date`/`end_date` accept ISO 8601 (a time without offset is local); the window may not
-  span more than 90 days; without dates the last 90 days; at most 1000 requests, newest first.
+  `start_date`/`end_date` accept ISO 8601 (a time without offset is local; a date-only end_date
+  includes that whole day); the window may not span more than 90 days; without dates the last
+  90 days; at most 1000 requests, newest first.
 """
 
 from __future__ import annotations
@@ -313,6 +314,9 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def parse_datetime(value: str, name: str) -> datetime:
     text = value.strip()
     if text.endswith(("Z", "z")):
@@ -323,6 +327,8 @@ def parse_datetime(value: str, name: str) -> datetime:
         raise Open311Error(400, f"{name} must be an ISO 8601 date/time, e.g. 2026-11-01T00:00:00+08:00") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=_tz())
+    if name == "end_date" and _DATE_ONLY.match(text):  # a whole day: end_date=2026-11-25 includes that day
+        dt += timedelta(days=1) - timedelta(microseconds=1)
     return dt.astimezone(UTC)
 
 

@@ -322,6 +322,7 @@ def test_request_filters(api):
         == [parking, rubbish, lamp]
     assert ids(start_date=(now + timedelta(hours=1)).isoformat()) == []
     assert ids(end_date=(now - timedelta(days=1)).strftime("%Y-%m-%d")) == []
+    assert ids(end_date=now.strftime("%Y-%m-%d")) == [parking, rubbish, lamp]  # a date means the whole day
     utc = datetime.now(ZoneInfo("UTC"))
     assert ids(start_date=(utc - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")) == [parking, rubbish, lamp]
     for bad in ({"start_date": "yesterday"}, {"status": "pending"}, {"service_code": "nope"},
