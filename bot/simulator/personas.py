@@ -30,17 +30,17 @@ RESIDENT_CHIPS = [
 WORKER_CHIPS = [
     {"text": "我的任务", "mode": "send"},
     {"text": "接单", "mode": "send"},
-    {"text": "进展", "mode": "fill"},
-    {"text": "办结", "mode": "fill"},
-    {"text": "退回", "mode": "fill"},
-    {"text": "上报", "mode": "fill"},
+    {"text": "进展", "mode": "fill", "number": True},
+    {"text": "办结", "mode": "fill", "number": True},
+    {"text": "退回", "mode": "fill", "number": True},
+    {"text": "上报", "mode": "fill", "number": True},
     {"text": "绑定", "mode": "fill"},
 ]
 VOLUNTEER_CHIPS = [
     {"text": "我的服务", "mode": "send"},
     {"text": "抢单", "mode": "send"},
     {"text": "接单", "mode": "send"},
-    {"text": "完成", "mode": "fill"},
+    {"text": "完成", "mode": "fill", "number": True},
     {"text": "绑定", "mode": "fill"},
 ]
 CHIPS = {"resident": RESIDENT_CHIPS, "worker": WORKER_CHIPS, "volunteer": VOLUNTEER_CHIPS,

@@ -212,7 +212,7 @@
         el("div", { className: "head" },
           el("span", { className: "chan " + channelClass(p), text: p.failed ? p.channel + "·失败" : p.channel }),
           el("span", { className: "muted", text: clock(p.at) })),
-        richText(el("div", { className: "body" }), (p.title ? p.title + "\n" : "") + p.text));
+        richText(el("div", { className: "body" }), p.text));
       return el("div", { className: "row" }, avatar("bot"), el("div", { className: "bubble-wrap" }, cardNode));
     }
     // the bot's passive reply (or its absence)
