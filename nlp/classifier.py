@@ -352,51 +352,16 @@ def _classify(text: str, rules) -> Classification:
     cats = rs.categories
     n = len(cats)
 
-    # --- category evidence from jieba tokens (binary presence)
+    # --- category evidence (binary presence: each keyword counts once)
     toks = set(tokenizer.cut(t))
     evidence = [0.0] * n
     hits: list[tuple[int, float, str]] = []
+    fired_subs: list = []
     vetoed: set[int] = set()
-    single = rs.single
-    for tok in toks:
-        got = single.get(tok)
-        if got:
-            for ci, w in got:
-                evidence[ci] += w
-                hits.append((ci, w, tok))
-    if rs.multi:
-        for tok in toks:
-            got = rs.multi.get(tok)
-            if got:
-                for rest, ci, w, txt in got:
-                    if all(r in t for r in rest):
-                        evidence[ci] += w
-                        hits.append((ci, w, txt))
-    for parts, ci, w, txt in rs.chars:
-        if all(r in t for r in parts):
-            evidence[ci] += w
-            hits.append((ci, w, txt))
-    fired_subs = []
-    if rs.subs or rs.sub_chars:
-        seen = set()
-        for tok in toks:
-            got = rs.subs.get(tok)
-            if got:
-                for rest, sub, txt in got:
-                    if id(sub) not in seen and all(r in t for r in rest):
-                        seen.add(id(sub))
-                        evidence[sub.category] += sub.weight
-                        fired_subs.append((sub, txt))
-        for parts, sub, txt in rs.sub_chars:
-            if id(sub) not in seen and all(r in t for r in parts):
-                seen.add(id(sub))
-                evidence[sub.category] += sub.weight
-                fired_subs.append((sub, txt))
-    if rs.negatives:
-        for tok in toks:
-            got = rs.negatives.get(tok)
-            if got:
-                vetoed.update(got)
+    if rs.match == "text":
+        _evidence_text(rs, t, toks, evidence, hits, fired_subs, vetoed)
+    else:
+        _evidence_tokens(rs, t, toks, evidence, hits, fired_subs, vetoed)
 
     matched = {ci for ci, _, _ in hits} | {s.category for s, _ in fired_subs}
     best = -1
@@ -438,7 +403,11 @@ def _classify(text: str, rules) -> Classification:
         mine = [(s, txt) for s, txt in fired_subs if s.category == best]
         kw = sorted(((w, txt) for ci, w, txt in hits if ci == best), key=lambda x: -x[0])
         if mine:
-            sub, txt = max(mine, key=lambda x: x[0].weight)
+            # the heaviest subcategory; among equals the one with most patterns present, then file order
+            count: dict[int, int] = {}
+            for s, _ in mine:
+                count[id(s)] = count.get(id(s), 0) + 1
+            sub, txt = max(mine, key=lambda x: (x[0].weight, count[id(x[0])]))
             subcategory = sub.label
             grade = sub.grade or grade
             parts.append(f"{category}/{sub.label}: {txt}")
@@ -483,6 +452,85 @@ def _classify(text: str, rules) -> Classification:
         rating=rating if intent == "rate" else None,
         flagged=flagged,
     )
+
+
+def _evidence_tokens(rs: RuleSet, t, toks, evidence, hits, fired_subs, vetoed) -> None:
+    single = rs.single
+    for tok in toks:
+        got = single.get(tok)
+        if got:
+            for ci, w in got:
+                evidence[ci] += w
+                hits.append((ci, w, tok))
+    if rs.multi:
+        for tok in toks:
+            got = rs.multi.get(tok)
+            if got:
+                for rest, ci, w, txt in got:
+                    if all(r in t for r in rest):
+                        evidence[ci] += w
+                        hits.append((ci, w, txt))
+    for parts, ci, w, txt in rs.chars:
+        if all(r in t for r in parts):
+            evidence[ci] += w
+            hits.append((ci, w, txt))
+    if rs.subs or rs.sub_chars:
+        seen = set()
+        for tok in toks:
+            got = rs.subs.get(tok)
+            if got:
+                for rest, sub, txt in got:
+                    if id(sub) not in seen and all(r in t for r in rest):
+                        seen.add(id(sub))
+                        evidence[sub.category] += sub.weight
+                        fired_subs.append((sub, txt))
+        for parts, sub, txt in rs.sub_chars:
+            if id(sub) not in seen and all(r in t for r in parts):
+                seen.add(id(sub))
+                evidence[sub.category] += sub.weight
+                fired_subs.append((sub, txt))
+    if rs.negatives:
+        for tok in toks:
+            got = rs.negatives.get(tok)
+            if got:
+                vetoed.update(got)
+
+
+def _evidence_text(rs: RuleSet, t, toks, evidence, hits, fired_subs, vetoed) -> None:
+    """Substring matching; a single-character keyword must be a whole jieba token (树 ≠ 树立)."""
+    for kw, got in rs.single.items():
+        if kw in t:
+            for ci, w in got:
+                evidence[ci] += w
+                hits.append((ci, w, kw))
+    for key, got in rs.multi.items():
+        if key in t:
+            for rest, ci, w, txt in got:
+                if all(r in t for r in rest):
+                    evidence[ci] += w
+                    hits.append((ci, w, txt))
+    for parts, ci, w, txt in rs.chars:
+        if (parts[0] in toks) if len(parts) == 1 else all(r in t for r in parts):
+            evidence[ci] += w
+            hits.append((ci, w, txt))
+    seen = set()
+    for key, got in rs.subs.items():
+        if key in t:
+            for rest, sub, txt in got:
+                if all(r in t for r in rest):
+                    if id(sub) not in seen:
+                        seen.add(id(sub))
+                        evidence[sub.category] += sub.weight
+                    fired_subs.append((sub, txt))
+    for parts, sub, txt in rs.sub_chars:
+        if all(r in t for r in parts):
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                evidence[sub.category] += sub.weight
+            fired_subs.append((sub, txt))
+    for neg, got in rs.negatives.items():
+        if neg in t:
+            vetoed.update(got)
 
 
 def _intent(m: _Matchers, t, urgent_hit, event_number, rating, problem, placed, best, cats):

@@ -6,6 +6,9 @@ File layout (see `default_rules.toml`, which is the reference and is commented):
     name = "…"
     min_score = 2.0        # best category evidence below this → category "other", flagged
     temperature = 0.6      # softmax temperature for the confidence figure
+    match = "text"         # "token" (default): a keyword is a jieba token (every keyword is added to
+                           # jieba's dictionary); "text": a keyword of 2+ characters matches anywhere
+                           # in the message, a single character only as a whole jieba token
 
     [categories.facility]  # category code (the taxonomy's, or a mined file's own labels)
     label = "市政设施"
@@ -30,8 +33,10 @@ File layout (see `default_rules.toml`, which is the reference and is commented):
     [intent]               # optional: inherited from the default rules when absent
     greeting = ["你好", …]  # literal phrases, matched on the normalised text
 
-Keywords are matched against jieba tokens (every keyword is added to jieba's dictionary when the file
-is loaded, so a keyword written here comes out of the tokenizer as one token).
+In "token" mode keywords are matched against jieba tokens (every keyword is added to jieba's
+dictionary when the file is loaded, so a keyword written here comes out of the tokenizer as one
+token); in "text" mode they are matched as substrings, which suits hand-written rules for
+colloquial, typo-ridden chat text. Mined rules use "token" mode (they are learnt from tokens).
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ class UrgentKind:
 class RuleSet:
     name: str
     source: str
+    match: str  # "token": keywords are jieba tokens; "text": substrings of the message
     categories: tuple[Category, ...]
     min_score: float
     temperature: float
@@ -245,7 +251,7 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
     if not isinstance(meta, dict):
         raise _err(loc.key(1, "meta"), "meta must be a table")
     for k in meta:
-        if k not in {"name", "version", "min_score", "temperature", "description", "source"}:
+        if k not in {"name", "version", "min_score", "temperature", "description", "source", "match"}:
             raise _err(loc.key(mline, k), f"unknown meta key {k!r}")
     name = meta.get("name", source)
     if not isinstance(name, str):
@@ -254,6 +260,9 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
     temperature = _number(meta.get("temperature", 1.0), loc.key(mline, "temperature"), "meta.temperature")
     if temperature <= 0:
         raise _err(loc.key(mline, "temperature"), "meta.temperature must be > 0")
+    match = meta.get("match", "token")
+    if match not in ("token", "text"):
+        raise _err(loc.key(mline, "match"), f"meta.match must be \"token\" or \"text\", got {match!r}")
 
     cats_raw = data.get("categories")
     if not isinstance(cats_raw, dict) or not cats_raw:
@@ -402,6 +411,7 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
     return RuleSet(
         name=name,
         source=source,
+        match=match,
         categories=tuple(categories),
         min_score=min_score,
         temperature=temperature,
@@ -414,7 +424,7 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         urgent_kinds=kinds,
         urgent_negations=negs,
         intent=intent,
-        words=frozenset(words),
+        words=frozenset(words) if match == "token" else frozenset(),
         has_own_intent=intent_raw is not None,
         has_own_urgent=urgent is not None,
     )
