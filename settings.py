@@ -41,7 +41,16 @@ class Settings(BaseSettings):
     media_interval: float = Field(10.0, description="seconds between downloads of residents' photos")
     time_limits: str = Field("", description="JSON grade → respond/resolve, e.g. {\"A\":{\"respond\":\"2h\"}}")
     open311_keys: str = Field("", description="comma-separated API keys accepted by Open311 POST")
+    office_hours: str = Field(
+        "08:30-17:30", description="office hours for working-day limits, e.g. 08:30-12:00,14:00-17:30"
+    )
+    holidays_path: str = Field("", description="operator holiday data (YYYY.toml/json), a directory or a file")
+    duplicate_window_hours: int = Field(72, description="same grid + category within this window → offer to follow")
     duty_phone: str = Field("027-12345", description="community duty phone told to urgent reporters")
+
+    # Admin page
+    admin_session_hours: int = Field(8, description="hours an admin login stays valid")
+    login_attempts_per_10min: int = Field(10, description="failed logins allowed per user and address")
 
     # Modes
     demo: bool = Field(False, description="demo/dev mode: simulator page and fake WeChat API on")

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 
 import nlp
-from bot import outbox
-from bot.db import get_engine, session_factory
+from admin import api as admin_api
+from bot import open311, outbox, ratings
+from bot.db import get_engine, session_factory, session_scope
 from bot.migrate import upgrade
 from bot.models import Grid
 from bot.scheduler import Scheduler
@@ -38,12 +39,18 @@ def load_place_words() -> int:
     return len(words)
 
 
+def expire_ratings() -> None:
+    with session_scope() as session:
+        ratings.expire_unrated(session)
+
+
 def start_jobs() -> Scheduler:
     scheduler = Scheduler()
     client = Client()
     send = make_sender(client)
     scheduler.every(get_settings().outbox_interval, lambda: outbox.drain(session_factory(), send), "outbox")
     scheduler.every(get_settings().media_interval, lambda: media.fetch_pending(client), "media")
+    scheduler.every(3600, expire_ratings, "ratings")
     scheduler.start()
     return scheduler
 
@@ -69,6 +76,8 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
 
     app = FastAPI(title="微邻里 weilinli", version="0.1.0", lifespan=lifespan)
     app.include_router(webhook_router)
+    app.include_router(admin_api.router)
+    app.include_router(open311.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
@@ -81,12 +90,8 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
 
     if settings.demo:
         from bot.fake_wechat import create_fake_wechat_app
+        from bot.simulator import router as simulator_router
 
         app.mount("/_fake_wechat", create_fake_wechat_app())
-        try:
-            from bot.simulator import router as simulator_router
-        except ImportError:  # the simulator ships with the demo; absent only in a partial checkout
-            log.warning("simulator page not available")
-        else:
-            app.include_router(simulator_router)
+        app.include_router(simulator_router)
     return app

@@ -15,6 +15,8 @@ db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 grids_app = typer.Typer(help="Grid registry (区/街道/社区/网格 and grid workers)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(grids_app, name="grids")
+users_app = typer.Typer(help="Admin-page logins", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 console = Console()
 err = Console(stderr=True)
 
@@ -115,6 +117,51 @@ def grids_export(file: Path = typer.Argument(..., dir_okay=False)) -> None:
         with file.open("w", newline="", encoding="utf-8-sig") as fh:
             csv.writer(fh).writerows(rows)
     console.print(f"exported {len(rows) - 1} rows to {file}")
+
+
+@users_app.command("add")
+def users_add(name: str = typer.Argument(..., help="login name"),
+              role: str = typer.Option(..., "--role", help="admin | dispatcher | viewer"),
+              password: str = typer.Option(..., "--password", help="at least 8 characters"),
+              scope: str = typer.Option("", "--scope", help="street or district name the user is limited to")) -> None:
+    """Add (or update) an admin-page login."""
+    from sqlalchemy import select
+
+    from admin.auth import add_user
+    from bot.db import session_scope
+    from bot.migrate import upgrade
+    from bot.models import Grid
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            grid = None
+            if scope:
+                grid = session.scalar(select(Grid).where(Grid.name == scope, Grid.level.in_(("district", "street"))))
+                if grid is None:
+                    raise ValueError(f"no street or district named {scope}")
+            user = add_user(session, name, password, role, grid)
+            console.print(f"user {user.username} ({user.role}{', ' + scope if scope else ''}) saved")
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+
+
+@app.command("bind-code")
+def bind_code(phone: str = typer.Argument(..., help="the worker's or volunteer's phone number")) -> None:
+    """Print a one-time 6-digit code (valid 24 h); the worker sends `绑定 <code>` to the account."""
+    from bot.db import session_scope
+    from bot.migrate import upgrade
+    from bot.tasks import issue_bind_code
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            code = issue_bind_code(session, phone)
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    print(code)
 
 
 def _mount_nlp() -> None:

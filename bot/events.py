@@ -6,6 +6,7 @@ Plain values in, plain results out: no HTTP request or WeChat message objects he
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,9 +16,12 @@ import nlp
 from bot import notify
 from bot.db import utcnow
 from bot.lifecycle import OPEN, record_creation, transition
-from bot.models import Attachment, Event, Grid, Resident
+from bot.models import Attachment, Event, Follower, Grid, Resident
 from bot.numbering import next_number
-from bot.routing import Route, grid_by_location, grid_by_text, route
+from bot.routing import Route, grid_by_location, grid_by_text, metres, route
+from settings import get_settings
+
+DUPLICATE_METRES = 50
 
 
 class NotFound(LookupError):
@@ -44,6 +48,7 @@ class Reported:
     event: Event
     route: Route
     created: bool  # False when a retry found the event its first delivery created
+    duplicate: Event | None = None  # an open event that looks like the same problem
 
 
 def resident(session: Session, openid: str) -> Resident:
@@ -66,7 +71,7 @@ def touch_resident(session: Session, openid: str) -> Resident:
     return person
 
 
-def report(session: Session, data: Report) -> Reported:
+def report(session: Session, data: Report, grid_hint: Grid | None = None) -> Reported:
     """Create the event, classify, route and assign it — idempotent on `source_key`."""
     if data.source_key:
         existing = session.scalar(select(Event).where(Event.source_key == data.source_key))
@@ -92,11 +97,45 @@ def report(session: Session, data: Report) -> Reported:
     record_creation(session, event, actor="resident", note=data.text[:500])
     if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
         _attach(session, event, data)
-    chosen = grid or person.grid
+    chosen = grid or grid_hint or person.grid
     if grid is not None:
         person.grid = grid
     routed = _route_event(session, event, chosen)
-    return Reported(event, routed, created=True)
+    return Reported(event, routed, created=True, duplicate=find_duplicate(session, event))
+
+
+def find_duplicate(session: Session, event: Event) -> Event | None:
+    """An open event in the same grid and category, recent, and within 50 m when both have locations."""
+    if event.grid_id is None or event.category == "other":
+        return None
+    since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
+    candidates = session.scalars(
+        select(Event).where(Event.grid_id == event.grid_id, Event.category == event.category, Event.id != event.id,
+                            Event.status.in_(OPEN), Event.created_at >= since)
+        .order_by(Event.id.desc()).limit(10)
+    )
+    for other in candidates:
+        both_located = None not in (event.lat, event.lng, other.lat, other.lng)
+        if both_located and metres(event.lat, event.lng, other.lat, other.lng) > DUPLICATE_METRES:
+            continue
+        return other
+    return None
+
+
+def follow(session: Session, openid: str, event: Event, target: Event) -> Event:
+    """The resident chose to follow `target` instead: their new event is merged into it."""
+    transition(session, event, "merge", actor="resident", note=f"合并至 {target.number}")
+    event.merged_into_id = target.id
+    person = resident(session, openid)
+    if target.reporter_id != person.id:
+        try:
+            with session.begin_nested():
+                session.add(Follower(event_id=target.id, resident_id=person.id))
+        except IntegrityError:
+            pass  # already following
+    transition(session, target, "note", actor="resident", note=f"居民重复反映（{event.number}），已合并跟进")
+    notify.merged(session, event, target)
+    return target
 
 
 def _apply_classification(event: Event, result) -> None:
@@ -117,6 +156,10 @@ def _apply_classification(event: Event, result) -> None:
 def _locate(session: Session, data: Report, result) -> tuple[Grid | None, str | None]:
     if data.lat is not None and data.lng is not None:
         return grid_by_location(session, data.lat, data.lng), data.label or f"{data.lat:.5f},{data.lng:.5f}"
+    if data.label:  # an explicit address (Open311 address_string) beats a place named in the text
+        grid, _ = grid_by_text(session, data.label)
+        if grid is not None:
+            return grid, data.label
     grid, matched = grid_by_text(session, data.text) if data.text else (None, None)
     place = (result.place if result is not None else None) or matched
     return grid, place
@@ -201,6 +244,11 @@ def own_event(session: Session, openid: str, number: str) -> Event:
     if event is None:
         raise NotFound(number)
     return event
+
+
+def open_event(session: Session, number: str) -> Event | None:
+    """Any resident's still-open event, by number (only for following a duplicate: shows no details)."""
+    return session.scalar(select(Event).where(Event.number == number, Event.status.in_(OPEN)))
 
 
 def latest_open_event(session: Session, openid: str) -> Event | None:

@@ -41,22 +41,23 @@ OPEN = ("reported", "assigned", "accepted")
 # (from, action) → to.  Self-loops record notes without changing state.
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("reported", "assign"): "assigned",
-    ("reported", "escalate"): "reported",
+    ("reported", "escalate"): "reported",  # no grid yet: a higher grade, still in the dispatch queue
     ("assigned", "assign"): "assigned",
     ("assigned", "accept"): "accepted",
     ("assigned", "return"): "reported",
-    ("assigned", "escalate"): "reported",
+    ("assigned", "escalate"): "assigned",  # into the next level's queue
     ("accepted", "assign"): "assigned",
     ("accepted", "progress"): "accepted",
     ("accepted", "complete"): "completed",
     ("accepted", "return"): "reported",
-    ("accepted", "escalate"): "reported",
+    ("accepted", "escalate"): "assigned",
     ("completed", "close"): "closed",
     ("completed", "reopen"): "assigned",
     ("closed", "rate"): "rated",
     ("rated", "reopen"): "assigned",
     **{(s, "supplement"): s for s in (*OPEN, "completed")},
     **{(s, "note"): s for s in (*OPEN, "completed", "closed", "rated")},
+    ("rated", "rate"): "rated",  # a follower's rating, or a second 不满意 once the reopen is used
     **{(s, "cancel"): "cancelled" for s in OPEN},
     **{(s, "reject"): "rejected" for s in OPEN},
     **{(s, "merge"): "merged" for s in OPEN},

@@ -121,6 +121,8 @@ class Event(Base):
     status: Mapped[str] = mapped_column(String(16), default="reported")
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    rating: Mapped[str | None] = mapped_column(String(12))  # the reporter's latest rating value
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -197,3 +199,78 @@ class DailyCounter(Base):
 
     key: Mapped[str] = mapped_column(String(24), primary_key=True)  # "WL20261123"
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BindCode(Base):
+    """A one-time 6-digit code that links a worker's or volunteer's WeChat OpenID (valid 24 h)."""
+
+    __tablename__ = "bind_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    worker: Mapped[Worker] = relationship(lazy="joined")
+
+
+class Follower(Base):
+    """A resident who reported the same problem and follows this event (gets its pushes, may rate)."""
+
+    __tablename__ = "follower"
+    __table_args__ = (UniqueConstraint("event_id", "resident_id", name="uq_follower_event_resident"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    resident: Mapped[Resident] = relationship(lazy="joined")
+
+
+class Rating(Base):
+    """一事一评: one rating per event and resident (满意 / 基本满意 / 不满意, or 未评价 after 7 days)."""
+
+    __tablename__ = "rating"
+    __table_args__ = (UniqueConstraint("event_id", "resident_id", "round", name="uq_rating_event_resident_round"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"))
+    round: Mapped[int] = mapped_column(Integer, default=0)  # the event's reopen_count when rated
+    value: Mapped[str] = mapped_column(String(8))  # satisfied | basic | unsatisfied | unrated
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """An admin-page login: admin, dispatcher or viewer, optionally scoped to a street or district."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    scope_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    scope: Mapped[Grid | None] = relationship(lazy="joined")
+
+
+class LoginSession(Base):
+    """Server-side admin sessions: the cookie holds a random token, the table its hash."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")

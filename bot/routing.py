@@ -37,14 +37,14 @@ class Route:
         if self.worker is not None and self.unit.startswith("grid:"):
             return f"{self.grid.full_name} 网格员{self.worker.name}"
         kind, _, _ = self.unit.partition(":")
-        owner = {"grid": self.grid, "street": self.grid.ancestor("street"),
-                 "district": self.grid.ancestor("district")}.get(kind)
-        prefix = owner.name if owner is not None else ""
-        return f"{prefix}{UNIT_LABELS[_grade_of_unit(kind)]}"
-
-
-def _grade_of_unit(kind: str) -> str:
-    return {"grid": "A", "street": "B", "district": "C", "city": "D"}[kind]
+        street, district = self.grid.ancestor("street"), self.grid.ancestor("district")
+        if kind == "grid":
+            return f"{self.grid.full_name} 网格站"
+        if kind == "street" and street is not None:
+            return f"{street.name}职能部门"
+        if kind == "district" and district is not None:
+            return f"{district.name}网格化指挥中心"
+        return UNIT_LABELS["D"]
 
 
 def place_grids(session: Session) -> list[Grid]:

@@ -62,8 +62,11 @@ class Store:
             time.sleep(0.05)
 
     # -- rate limit: fixed one-minute window per OpenID --
-    def hit_rate_limit(self, scope: str, limit: int, window: int = 60) -> bool:
+    def hit_rate_limit(self, scope: str, limit: int, window: int = 60, count: bool = True) -> bool:
+        """Count one hit (or, with count=False, only look) and say whether the window's limit is passed."""
         key = f"wl:rate:{scope}:{int(time.time() // window)}"
+        if not count:
+            return int(self.r.get(key) or 0) >= limit
         pipe = self.r.pipeline()
         pipe.incr(key)
         pipe.expire(key, window * 2)

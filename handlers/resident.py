@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot import events
+from bot import events, ratings
 from bot.events import NotFound, Report
-from bot.lifecycle import IllegalTransition
+from bot.lifecycle import STATUS_LABELS, IllegalTransition
 from bot.models import Event
 from handlers import texts
 from handlers.filters import command, dialog, intent, is_skip, matches, msg_type, role
@@ -73,6 +73,12 @@ def _start_report(ctx: Context, data: Report) -> str:
     if not result.created:
         return reply
     pending = ["description", "place", "photo"] if data.kind in ("image", "location") else ["place", "photo"]
+    if result.duplicate is not None:
+        dup = result.duplicate
+        ctx.set_dialog({"state": "awaiting_follow", "number": event.number, "target": dup.number,
+                        "pending": pending})
+        return f"{reply}\n附近已有相同问题 {dup.number}（{STATUS_LABELS[dup.status]}）正在处理。" \
+               "回复“关注”改为跟进该事件（本条将合并），回复“跳过”继续单独处理。"
     question = _next_question(ctx, event, pending)
     return f"{reply}\n{question}" if question else reply
 
@@ -137,7 +143,18 @@ def help_menu(ctx: Context) -> str:
 
 # -- answers to the follow-up questions --
 
-@router.on(resident_only, dialog("awaiting_place", "awaiting_photo", "awaiting_description"),
+@router.on(resident_only, dialog("awaiting_follow"), command("关注", "跟进", "好的", "好"))
+def follow_existing(ctx: Context) -> str:
+    event, target_number = _dialog_event(ctx), ctx.dialog["target"]
+    ctx.set_dialog(None)
+    target = events.open_event(ctx.session, target_number)
+    if event is None or target is None:
+        return "该事件已处理完毕，您的反映将单独处理。"
+    events.follow(ctx.session, ctx.openid, event, target)
+    return f"已将 {event.number} 合并到 {target.number}，您将收到它的处理进展，结案后也可以评价。"
+
+
+@router.on(resident_only, dialog("awaiting_place", "awaiting_photo", "awaiting_description", "awaiting_follow"),
            msg_type("text"), lambda ctx: is_skip(ctx.text))
 def skip(ctx: Context) -> str:
     event = _dialog_event(ctx)
@@ -194,9 +211,24 @@ def greeting(ctx: Context) -> str:
     return texts.WELCOME
 
 
-@router.on(resident_only, intent("rate"), lambda ctx: len(ctx.text) <= 20)
-def rating_without_event(ctx: Context) -> str:
-    return "您目前没有待评价的事件。事件结案后，回复“满意”“基本满意”或“不满意”即可评价。"
+RATING = re.compile(r"^\s*(WL\d{8}-\d{4})?\s*(非常满意|基本满意|不太满意|不满意|满意)[\s,，。:：!！]*(.*)$",
+                    re.I | re.S)
+RATING_WORDS = {"非常满意": "satisfied", "满意": "satisfied", "基本满意": "basic", "不太满意": "unsatisfied",
+                "不满意": "unsatisfied"}
+
+
+@router.on(resident_only, matches(RATING.pattern))
+def rate(ctx: Context) -> str:
+    number, word, comment = RATING.match(ctx.text).groups()
+    event = ratings.rateable(ctx.session, ctx.openid, number)
+    if event is None:
+        return "您目前没有待评价的事件。事件结案后，回复“满意”“基本满意”或“不满意”即可评价。"
+    outcome = ratings.rate(ctx.session, ctx.openid, event, RATING_WORDS[word], comment.strip())
+    if outcome == "reopened":
+        return f"很抱歉让您不满意。事件 {event.number} 已重新交办（重办），处理人员会再次处置。"
+    if outcome == "flagged":
+        return f"已记录您的评价。事件 {event.number} 已标记，调度中心将跟进核查。"
+    return f"感谢您的评价！事件 {event.number}：{word}。"
 
 
 @router.on(resident_only, msg_type("voice"), lambda ctx: not ctx.text)

@@ -102,10 +102,12 @@ class Router:
 
 
 _routers: list[Router] = []
+ORDER = ["common", "worker", "resident"]  # events first; then worker commands, which win over resident ones
 
 
 def include(router: Router) -> Router:
     _routers.append(router)
+    _routers.sort(key=lambda r: ORDER.index(r.name))
     return router
 
 
@@ -121,5 +123,5 @@ def dispatch(ctx: Context) -> str | None:
 
 
 def _load_handlers() -> None:
-    # Importing the modules registers their routers, in priority order.
-    from handlers import common, resident  # noqa: F401  (common first: events win)
+    # Importing the modules registers their routers; include() keeps them in ORDER.
+    from handlers import common, resident, worker  # noqa: F401

@@ -177,7 +177,6 @@ def test_address_string_routes_by_grid_alias(api):
     assert item["address"] == "东亭小区北门" and item["lat"] is None
 
 
-@pytest.mark.xfail(reason="needs bot.events._locate to route by Report.label before the text", strict=False)
 def test_address_string_wins_over_a_place_named_in_the_description(api):
     number = create(api, description="东亭小区的垃圾被人拉到这里乱倒", address_string="翠柳小区南门")
     assert load(number).grid.name == "翠柳一网格"
