@@ -123,6 +123,18 @@ class Event(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
     rating: Mapped[str | None] = mapped_column(String(12))  # the reporter's latest rating value
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Time limits (限时办理): due times of the current round, set on report, escalation and reopen.
+    deadline_round: Mapped[int] = mapped_column(Integer, default=0)
+    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    respond_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    respond_remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first 接单 of the round
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 办结 of the round
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)  # 督办 flag shown to dispatchers
+    overdue_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # the sweep's index
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -190,6 +202,20 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SupervisionNotice(Base):
+    """Each reminder / 督办 / escalation happens once per event, kind and deadline round: the unique
+    key is claimed before anything is sent, so two service processes cannot both send it."""
+
+    __tablename__ = "supervision_notice"
+    __table_args__ = (UniqueConstraint("event_id", "round", "kind", name="uq_supervision_notice_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))  # respond_remind | respond_overdue | resolve_remind | …
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DailyCounter(Base):
