@@ -45,6 +45,8 @@ class Settings(BaseSettings):
         "08:30-17:30", description="office hours for working-day limits, e.g. 08:30-12:00,14:00-17:30"
     )
     holidays_path: str = Field("", description="operator holiday data (YYYY.toml/json), a directory or a file")
+    supervision_interval: float = Field(30.0, description="seconds between sweeps for due reminders and 督办")
+    dispatcher_openids: str = Field("", description="comma-separated OpenIDs of command-centre staff told of 督办")
     duplicate_window_hours: int = Field(72, description="same grid + category within this window → offer to follow")
     duty_phone: str = Field("027-12345", description="community duty phone told to urgent reporters")
 

@@ -13,7 +13,8 @@ from sqlalchemy import select, text
 
 import nlp
 from admin import api as admin_api
-from bot import open311, outbox, ratings
+from admin import rates_api
+from bot import open311, outbox, ratings, supervision
 from bot.db import get_engine, session_factory, session_scope
 from bot.migrate import upgrade
 from bot.models import Grid
@@ -51,6 +52,8 @@ def start_jobs() -> Scheduler:
     scheduler.every(get_settings().outbox_interval, lambda: outbox.drain(session_factory(), send), "outbox")
     scheduler.every(get_settings().media_interval, lambda: media.fetch_pending(client), "media")
     scheduler.every(3600, expire_ratings, "ratings")
+    scheduler.every(get_settings().supervision_interval, lambda: supervision.sweep(session_factory()),
+                    "supervision", at_start=True)
     scheduler.start()
     return scheduler
 
@@ -77,6 +80,7 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
     app = FastAPI(title="微邻里 weilinli", version="0.1.0", lifespan=lifespan)
     app.include_router(webhook_router)
     app.include_router(admin_api.router)
+    app.include_router(rates_api.router)
     app.include_router(open311.router)
 
     @app.get("/healthz", tags=["ops"])

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import nlp
-from bot import notify
+from bot import deadlines, notify
 from bot.db import utcnow
 from bot.lifecycle import OPEN, record_creation, transition
 from bot.models import Attachment, Event, Follower, Grid, Resident
@@ -89,6 +89,7 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None) -> Rep
     )
     _apply_classification(event, result)
     event.phone = event.phone or data.phone
+    deadlines.start_round(event, event.created_at, new_round=False)
     session.add(event)
     grid, place = _locate(session, data, result)
     event.place_text = place
@@ -140,7 +141,7 @@ def follow(session: Session, openid: str, event: Event, target: Event) -> Event:
 
 def _apply_classification(event: Event, result) -> None:
     if result is None:
-        event.category, event.flagged, event.rule = "other", True, ""
+        event.category, event.grade, event.flagged, event.rule = "other", event.grade or "A", True, ""
         return
     event.intent = result.intent
     event.category = result.category
@@ -196,6 +197,8 @@ def describe(session: Session, event: Event, text: str) -> Event:
     """A description for an event born from a photo or location: classify it now."""
     event.text = (event.text + "\n" + text).strip() if event.text else text
     _apply_classification(event, nlp.classify(event.text))
+    if event.accepted_at is None:  # the grade may have changed: the round's limits follow it
+        deadlines.start_round(event, event.created_at, new_round=False)
     transition(session, event, "supplement", actor="resident", note=text[:500])
     if event.unit == "dispatch" and event.status == "reported":
         grid, place = grid_by_text(session, text)

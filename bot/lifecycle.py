@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from bot import deadlines
 from bot.db import utcnow
 from bot.models import Event, TimelineEntry
 
@@ -102,6 +103,11 @@ def transition(
     )
     event.status = target
     event.updated_at = entry.at
+    if action == "accept" and event.accepted_at is None:
+        event.accepted_at = entry.at
+    elif action == "complete":
+        event.completed_at = entry.at
+    deadlines.refresh(event)
     session.add(entry)
     session.flush()
     return entry

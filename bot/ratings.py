@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bot import notify
+from bot import deadlines, notify
 from bot.db import utcnow
 from bot.events import resident
 from bot.lifecycle import transition
@@ -61,6 +61,7 @@ def rate(session: Session, openid: str, event: Event, value: str, comment: str =
         event.reopen_count = 1
         event.closed_at = None
         transition(session, event, "reopen", actor="system", actor_name="系统", note=f"居民不满意，重办：{comment}")
+        deadlines.start_round(event, utcnow(), new_round=True)
         notify.reopened(session, event, comment)
         return "reopened"
     event.flagged = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -31,7 +32,8 @@ class Scheduler:
             log.info("scheduler leadership %s", "taken" if self.leader else "lost")
         return self.leader
 
-    def every(self, seconds: float, job: Callable[[], object], name: str) -> None:
+    def every(self, seconds: float, job: Callable[[], object], name: str, at_start: bool = False) -> None:
+        """Run `job` every `seconds` on the leader; `at_start` also runs it right away (catch-up)."""
         def run():
             if not self.is_leader():
                 return
@@ -40,7 +42,8 @@ class Scheduler:
             except Exception:
                 log.exception("job %s failed", name)
 
-        self.scheduler.add_job(run, "interval", seconds=seconds, id=name, name=name)
+        first = {"next_run_time": datetime.now(UTC)} if at_start else {}
+        self.scheduler.add_job(run, "interval", seconds=seconds, id=name, name=name, **first)
 
     def start(self) -> None:
         self.scheduler.start()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import events, notify
+from bot import deadlines, events, notify
 from bot.db import utcnow
 from bot.lifecycle import IllegalTransition, transition
 from bot.models import BindCode, Event, Worker
@@ -123,6 +123,7 @@ def escalate(session: Session, event: Event, *, actor: str, actor_name: str, rea
     event.grade = grade
     event.unit = routed.unit
     event.worker = routed.worker
+    deadlines.start_round(event, utcnow(), new_round=True)
     label = routed.label if event.grid else UNIT_LABELS[grade]
     notify.escalated(session, event, label)
     return label
