@@ -300,3 +300,95 @@ class LoginSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Order(Base):
+    """A volunteer service order (五单: 点单 → 派单 → 接单 → 评单 → 晒单), numbered like events."""
+
+    __tablename__ = "service_order"
+    __table_args__ = (Index("ix_service_order_status_expires", "status", "offer_expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"), index=True)
+    source_key: Mapped[str | None] = mapped_column(String(160), unique=True)  # WeChat MsgId: retries create once
+    service: Mapped[str] = mapped_column(String(32))  # the service menu item's name, e.g. 磨刀
+    note: Mapped[str] = mapped_column(Text, default="")  # the resident's words
+    place_text: Mapped[str | None] = mapped_column(String(200))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # offered/assigned → back to dispatch
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result_note: Mapped[str] = mapped_column(Text, default="")  # the volunteer's 完成 note
+    rating: Mapped[str | None] = mapped_column(String(12))  # satisfied | basic | unsatisfied
+    rating_comment: Mapped[str] = mapped_column(Text, default="")
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)  # 晒单: False when the resident opts out
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)  # 不满意: a dispatcher follows up
+    hours: Mapped[float] = mapped_column(Float, default=0.0)
+    points: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    resident: Mapped[Resident | None] = relationship(lazy="joined")
+    grid: Mapped[Grid | None] = relationship(lazy="joined")
+    volunteer: Mapped[Worker | None] = relationship(lazy="joined")
+    timeline: Mapped[list[OrderEntry]] = relationship(order_by="OrderEntry.id", lazy="selectin")
+    photos: Mapped[list[OrderPhoto]] = relationship(order_by="OrderPhoto.id", lazy="selectin")
+
+
+class OrderEntry(Base):
+    """An order's append-only timeline: one row per transition (and per note)."""
+
+    __tablename__ = "order_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(16))  # resident | volunteer | dispatcher | system
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class OrderOffer(Base):
+    """抢单: which volunteers an order was offered to (only they may grab it; the losers are told)."""
+
+    __tablename__ = "order_offer"
+    __table_args__ = (UniqueConstraint("order_id", "volunteer_id", name="uq_order_offer_order_volunteer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderPhoto(Base):
+    """A photo the volunteer sent as evidence of the service (shown on the showcase unless opted out)."""
+
+    __tablename__ = "order_photo"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), index=True)
+    media_id: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PointsEntry(Base):
+    """The volunteer hours and points ledger (志愿时长/积分): one credit per completed order."""
+
+    __tablename__ = "points_entry"
+    __table_args__ = (UniqueConstraint("order_id", "volunteer_id", name="uq_points_entry_order_volunteer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("service_order.id"))
+    hours: Mapped[float] = mapped_column(Float, default=0.0)
+    points: Mapped[float] = mapped_column(Float, default=0.0)
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
