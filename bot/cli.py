@@ -27,14 +27,25 @@ def _logging() -> None:
 
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
-          port: int = typer.Option(8000, help="TCP port")) -> None:
+          port: int = typer.Option(8000, help="TCP port"),
+          workers: int = typer.Option(1, help="worker processes (share PostgreSQL + Redis when > 1)")) -> None:
     """Run the service: webhook, admin page, API, scheduler and push outbox."""
     import uvicorn
 
-    from bot.app import create_app
-
     _logging()
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    s = settings_module.get_settings()
+    if workers > 1 and not s.redis_url:
+        err.print("[red]--workers > 1 needs WEILINLI_REDIS_URL: the embedded store is per process[/]")
+        raise typer.Exit(2)
+    if workers > 1 and s.effective_database_url.startswith("sqlite"):
+        err.print("[yellow]several workers on SQLite: writes are serialised; use PostgreSQL in production[/]")
+    from bot.migrate import upgrade
+
+    if s.effective_database_url.startswith("sqlite"):
+        upgrade()
+    # Each worker process builds its own app from the environment (the factory below).
+    uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                access_log=False, timeout_graceful_shutdown=5)
 
 
 @app.command()
@@ -162,6 +173,35 @@ def bind_code(phone: str = typer.Argument(..., help="the worker's or volunteer's
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     print(code)
+
+
+@app.command()
+def report(month: str = typer.Option(..., "--month", help="YYYY-MM, a calendar month in Asia/Shanghai time"),
+           out: Path = typer.Option(..., "--out", dir_okay=False, help="the .xlsx workbook to write")) -> None:
+    """Write the monthly 民情分析 workbook: totals by category and grid, the three rates, overdue, places."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bot import rates
+    from bot import report as monthly
+    from bot.db import session_scope
+    from bot.migrate import upgrade
+
+    try:
+        rates.month_range(month)
+    except rates.RatesError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    upgrade()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress, session_scope() as session:
+        task = progress.add_task(f"{month} 民情分析", total=len(monthly.STEPS))
+
+        def step(name: str) -> None:
+            progress.update(task, advance=1, description=f"{month} 民情分析：{name}")
+
+        summary = monthly.write_report(session, month, out, on_step=step)
+    console.print(f"已生成 {out}：事件 {summary['events']} 件，超期督办 {summary['overdue_rows']} 件，"
+                  f"工作表 {len(summary['sheets'])} 张")
 
 
 def _mount_nlp() -> None:
