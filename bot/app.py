@@ -13,8 +13,10 @@ from sqlalchemy import select, text
 
 import nlp
 from admin import api as admin_api
-from admin import rates_api
-from bot import open311, outbox, ratings, supervision
+from admin import orders_api, rates_api
+from admin import pages as admin_pages
+from admin import pages_api as admin_pages_api
+from bot import open311, orders, outbox, ratings, showcase, supervision
 from bot.db import get_engine, session_factory, session_scope
 from bot.migrate import upgrade
 from bot.models import Grid
@@ -45,6 +47,11 @@ def expire_ratings() -> None:
         ratings.expire_unrated(session)
 
 
+def expire_orders() -> None:
+    with session_scope() as session:
+        orders.expire_offers(session)
+
+
 def start_jobs() -> Scheduler:
     scheduler = Scheduler()
     client = Client()
@@ -52,6 +59,7 @@ def start_jobs() -> Scheduler:
     scheduler.every(get_settings().outbox_interval, lambda: outbox.drain(session_factory(), send), "outbox")
     scheduler.every(get_settings().media_interval, lambda: media.fetch_pending(client), "media")
     scheduler.every(3600, expire_ratings, "ratings")
+    scheduler.every(60, expire_orders, "orders")
     scheduler.every(get_settings().supervision_interval, lambda: supervision.sweep(session_factory()),
                     "supervision", at_start=True)
     scheduler.start()
@@ -80,6 +88,11 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
     app = FastAPI(title="微邻里 weilinli", version="0.1.0", lifespan=lifespan)
     app.include_router(webhook_router)
     app.include_router(admin_api.router)
+    app.include_router(orders_api.router)
+    app.include_router(showcase.router)
+    app.include_router(admin_pages_api.router)
+    app.include_router(admin_pages.router)
+    app.mount("/admin/static", admin_pages.static(), name="admin-static")
     app.include_router(rates_api.router)
     app.include_router(open311.router)
 
@@ -89,8 +102,8 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
             conn.execute(text("SELECT 1"))
         store = get_store()
         store.r.ping()
-        return {"status": "ok", "database": get_engine().dialect.name,
-                "store": "embedded" if store.embedded else "redis", "demo": settings.demo}
+        kind = "embedded" if store.embedded else ("redis-degraded" if store.degraded else "redis")
+        return {"status": "ok", "database": get_engine().dialect.name, "store": kind, "demo": settings.demo}
 
     if settings.demo:
         from bot.fake_wechat import create_fake_wechat_app

@@ -61,7 +61,9 @@ def get_engine() -> Engine:
             _engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(_engine, "connect", _sqlite_pragmas)
         else:
-            _engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            # A short connect timeout: with the database down, WeChat must still get a quick apology.
+            _engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                                    connect_args={"connect_timeout": 2} if url.startswith("postgresql") else {})
         _factory = sessionmaker(_engine, expire_on_commit=False)
     return _engine
 

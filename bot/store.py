@@ -26,6 +26,10 @@ class Store:
         self.r = client
         self.embedded = embedded
 
+    @property
+    def degraded(self) -> bool:
+        return bool(getattr(self.r, "degraded", False))
+
     # -- dialog state (aiogram-FSM-like: one JSON blob per user, with a TTL) --
     def get_dialog(self, openid: str) -> dict[str, Any] | None:
         raw = self.r.get(f"wl:dialog:{openid}")
@@ -61,17 +65,24 @@ class Store:
                 return None
             time.sleep(0.05)
 
+    # -- replay protection: a signed (timestamp, nonce) may only ever carry one body --
+    def same_body_for_nonce(self, nonce_key: str, body_digest: str, ttl: int) -> bool:
+        key = f"wl:nonce:{nonce_key}"
+        if self.r.set(key, body_digest, nx=True, ex=ttl):
+            return True
+        seen = self.r.get(key)
+        return seen is None or seen.decode() == body_digest
+
     # -- rate limit: fixed one-minute window per OpenID --
     def hit_rate_limit(self, scope: str, limit: int, window: int = 60, count: bool = True) -> bool:
         """Count one hit (or, with count=False, only look) and say whether the window's limit is passed."""
         key = f"wl:rate:{scope}:{int(time.time() // window)}"
         if not count:
             return int(self.r.get(key) or 0) >= limit
-        pipe = self.r.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window * 2)
-        count = pipe.execute()[0]
-        return count > limit
+        hits = self.r.incr(key)
+        if hits == 1:
+            self.r.expire(key, window * 2)
+        return hits > limit
 
     # -- locks (scheduler leader, token refresh) --
     def acquire_lock(self, name: str, ttl: int, owner: str | None = None) -> str | None:
@@ -90,6 +101,38 @@ class Store:
             self.r.delete(f"wl:lock:{name}")
 
 
+class FailoverRedis:
+    """Redis with an in-process fallback: while the server is unreachable, calls go to fakeredis
+    (degraded mode, logged) so reports are still accepted; the server is retried every few seconds.
+    The database's unique keys still stop duplicates that the fallback cannot see."""
+
+    RETRY_AFTER = 5.0
+
+    def __init__(self, primary: redis.Redis, fallback):
+        self.primary, self.fallback = primary, fallback
+        self.degraded = False
+        self._retry_at = 0.0
+
+    def __getattr__(self, name: str):
+        def call(*args, **kwargs):
+            if time.monotonic() >= self._retry_at:
+                try:
+                    result = getattr(self.primary, name)(*args, **kwargs)
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    if not self.degraded:
+                        log.error("store: Redis unreachable (%s): degraded mode, using the in-process store", exc)
+                    self.degraded = True
+                    self._retry_at = time.monotonic() + self.RETRY_AFTER
+                else:
+                    if self.degraded:
+                        log.warning("store: Redis is back, leaving degraded mode")
+                        self.degraded = False
+                    return result
+            return getattr(self.fallback, name)(*args, **kwargs)
+
+        return call
+
+
 _store: Store | None = None
 
 
@@ -97,13 +140,15 @@ def get_store() -> Store:
     global _store
     if _store is None:
         url = get_settings().redis_url
+        import fakeredis
+
+        local = fakeredis.FakeRedis(server=fakeredis.FakeServer())
         if url:
-            _store = Store(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), embedded=False)
+            primary = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=0.5)
+            _store = Store(FailoverRedis(primary, local), embedded=False)
             log.info("store: Redis at %s", url)
         else:
-            import fakeredis
-
-            _store = Store(fakeredis.FakeRedis(server=fakeredis.FakeServer()), embedded=True)
+            _store = Store(local, embedded=True)
             log.warning("store: no WEILINLI_REDIS_URL, using the embedded in-process store (single process only)")
     return _store
 

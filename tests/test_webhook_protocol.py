@@ -211,3 +211,31 @@ def test_signature_helper_matches_wechat_definition():
 def test_timeline_row_written_for_every_event(wx):
     wx.text("o-tl", "东亭小区路灯不亮")
     assert count(TimelineEntry) >= 1
+
+
+def test_replayed_signature_with_another_body_is_refused(wx):
+    params = wx.signed_params()
+    body = message_xml("o-replay", "text", {"Content": "东亭小区路灯不亮", "MsgId": 777001})
+    first = wx.post_xml(body, params=params)
+    assert first.status == 200
+    retry = wx.post_xml(body, params=params)
+    assert retry.status == 200 and NUMBER.search(retry.text)  # WeChat's retry: same body, same answer
+    forged = wx.post_xml(message_xml("o-attacker", "text", {"Content": "恶意内容", "MsgId": 777002}), params=params)
+    assert forged.status == 403
+    assert count(Event) == 1
+
+
+def test_hostile_text_is_stored_verbatim_and_harmless(wx):
+    nasty = "'); DROP TABLE event; -- <script>alert(1)</script> 🚧\u202e東亭小区路灯不亮"
+    reply = wx.text("o-nasty", nasty)
+    assert reply.status == 200 and NUMBER.search(reply.text)
+    with db.session_factory()() as session:
+        stored = session.scalar(select(Event.text))
+    assert "DROP TABLE" in stored and "<script>" in stored and "🚧" in stored
+    assert count(Event) == 1
+
+
+def test_control_characters_are_malformed_xml(wx):
+    reply = wx.text("o-ctrl", "东亭小区\x00路灯\x07不亮")
+    assert reply.status == 400
+    assert count(Event) == 0
