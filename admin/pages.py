@@ -1,0 +1,250 @@
+"""The dispatcher's admin page (指挥调度台): server-rendered pages under /admin/.
+
+Jinja2 with autoescape renders every resident's text as text. Pages read with the `wl_session`
+cookie; every change goes through the JSON API (admin/api.py, admin/pages_api.py) from small
+vanilla JS that sends the session's CSRF token in `X-CSRF-Token`. Login and logout are plain forms
+(the login form sets the same cookies as POST /api/login; logout carries `csrf_token`).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import nlp
+from admin import auth, pages_api, queries
+from admin.api import CSRF_COOKIE, DB, SESSION_COOKIE
+from admin.present import event_json, local_iso, mask_phone
+from bot.lifecycle import ACTION_LABELS, STATUS_LABELS, can
+from bot.models import Attachment, Event, LoginSession, Worker
+from bot.routing import UNIT_LABELS
+from bot.store import get_store
+from bot.wechat.media import media_dir
+from settings import get_settings
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+router = APIRouter(prefix="/admin", include_in_schema=False)
+templates = Environment(loader=FileSystemLoader(HERE / "templates"),
+                        autoescape=select_autoescape(("html", "xml"), default=True))
+templates.filters["dt"] = lambda iso, short=False: (iso or "—")[5 if short else 0:16].replace("T", " ")
+ROLE_LABELS = {"admin": "管理员", "dispatcher": "调度员", "viewer": "只读"}
+GRADE_LABELS = {"A": "A 简易", "B": "B 一般", "C": "C 复杂", "D": "D 疑难"}
+SOURCE_LABELS = {"wechat": "微信", "open311": "12345/Open311", "patrol": "网格员巡查"}
+
+
+def static() -> StaticFiles:
+    """The vendored assets (no CDN), mounted by the app factory at /admin/static."""
+    return StaticFiles(directory=STATIC_DIR)
+
+
+class LoginRequired(HTTPException):
+    def __init__(self, request: Request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        super().__init__(303, "请先登录", headers={"Location": f"/admin/login?next={quote(target)}"})
+
+
+def page_login(request: Request, session: DB) -> LoginSession:
+    login = auth.find_session(session, request.cookies.get(SESSION_COOKIE))
+    if login is None:
+        raise LoginRequired(request)
+    return login
+
+
+Login = Annotated[LoginSession, Depends(page_login)]
+
+
+def render(name: str, request: Request, login: LoginSession | None = None, status: int = 200,
+           **context) -> HTMLResponse:
+    user = login.user if login else None
+    html = templates.get_template(name).render(
+        request=request, user=user, login=login, csrf=login.csrf_token if login else "",
+        can_act=bool(user and user.role in auth.CAN_ACT), role_label=ROLE_LABELS.get(user.role, "") if user else "",
+        scope=user.scope.full_name or user.scope.name if user and user.scope else "全部辖区",
+        nav=request.url.path, status_labels=STATUS_LABELS, grade_labels=GRADE_LABELS, **context)
+    response = HTMLResponse(html, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/admin/") and not target.startswith("//") else "/admin/events"
+
+
+# ----------------------------------------------------------------------------- login
+
+
+@router.get("/")
+def home(request: Request, session: DB) -> RedirectResponse:
+    login = auth.find_session(session, request.cookies.get(SESSION_COOKIE))
+    return RedirectResponse("/admin/events" if login else "/admin/login", status_code=303)
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "") -> HTMLResponse:
+    return render("login.html", request, next=_safe_next(next), error="", username="")
+
+
+@router.post("/login")
+async def login_submit(request: Request, session: DB) -> Response:
+    """The same check, rate limit and cookies as POST /api/login, answered with a page."""
+    form = await request.form()
+    username, password = str(form.get("username") or "").strip()[:64], str(form.get("password") or "")
+    target = _safe_next(str(form.get("next") or ""))
+    client = request.client.host if request.client else "?"
+    limit = get_settings().login_attempts_per_10min
+    key = f"login:{username}:{client}"
+    if get_store().hit_rate_limit(key, limit, window=600, count=False):
+        return render("login.html", request, status=429, next=target, username=username,
+                      error="登录失败次数过多，请10分钟后再试")
+    user = auth.authenticate(session, username, password)
+    if user is None:
+        get_store().hit_rate_limit(key, limit, window=600)
+        return render("login.html", request, status=401, next=target, username=username, error="用户名或密码错误")
+    token, csrf = auth.open_session(session, user)
+    response = RedirectResponse(target, status_code=303)
+    secure = request.url.scheme == "https"
+    max_age = get_settings().admin_session_hours * 3600
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=max_age)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, samesite="strict", secure=secure, max_age=max_age)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: DB, login: Login) -> Response:
+    form = await request.form()
+    if not auth.csrf_ok(login, str(form.get("csrf_token") or request.headers.get("x-csrf-token") or "")):
+        raise HTTPException(403, "CSRF 校验失败")
+    auth.close_session(session, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+# ----------------------------------------------------------------------------- events
+
+
+def _categories() -> list[tuple[str, str]]:
+    return [(c.code, c.label) for c in nlp.classifier.get_rules().categories] or list(nlp.CATEGORIES.items())
+
+
+@router.get("/events")
+def events_page(request: Request, session: DB, login: Login) -> HTMLResponse:
+    f = queries.Filters.parse(request.query_params)
+    page = queries.list_events(session, login.user, f, can_see_phone=pages_api.can_see_phone(login))
+    rows = [pages_api.event_row(e, login) for e in page.events]
+
+    def link(**changes) -> str:
+        params = f.query_params(**changes)
+        return "/admin/events" + (f"?{urlencode(params)}" if params else "")
+
+    export = "/api/events.xlsx" + (f"?{urlencode(f.query_params(page=1))}" if f.query_params(page=1) else "")
+    return render("events.html", request, login, f=f, page=page, rows=rows, link=link, export=export,
+                  categories=_categories(), grids=queries.visible_grids(session, login.user),
+                  open_total=sum(page.counts.get(s, 0) for s in ("reported", "assigned", "accepted")))
+
+
+def _assignable(session: Session, login: LoginSession, event: Event) -> tuple[list[Worker], list[Worker]]:
+    """Workers of the event's grid first, then the rest of the user's scope."""
+    everyone = [w for w in queries.visible_workers(session, login.user, "grid_worker", include_inactive=False)]
+    local = [w for w in everyone if event.grid_id and w.grid_id == event.grid_id]
+    return local, [w for w in everyone if w not in local]
+
+
+@router.get("/events/{number}")
+def event_page(number: str, request: Request, session: DB, login: Login) -> HTMLResponse:
+    event = session.scalar(select(Event).where(Event.number == number.upper()))
+    if event is None or not auth.in_scope(login.user, event.grid):
+        return render("error.html", request, login, status=404, message=f"未找到事件 {number}（或不在您的管辖范围）")
+    data = event_json(session, event, show_phone=pages_api.can_see_phone(login))
+    local, others = _assignable(session, login, event)
+    merged_into = session.get(Event, event.merged_into_id) if event.merged_into_id else None
+    stored = {a.id: a for a in event.attachments}
+    photos = [{"id": a.id, "kind": a.kind, "label": a.label, "stored": bool(a.local_path), "url": a.url,
+               "lat": _coordinate(a), "media_id": a.media_id} for a in stored.values()]
+    overdue = pages_api.event_row(event, login)["overdue"]
+    actions = {name: can(event, name) for name in ("assign", "escalate", "close", "reject", "merge", "note")}
+    actions["escalate"] = actions["escalate"] and event.grade != "D"
+    return render("event.html", request, login, e=event, d=data, local=local, others=others, photos=photos,
+                  merged_into=merged_into, actions=actions, overdue=overdue, categories=_categories(),
+                  unit_label=_unit_label(event), source_label=SOURCE_LABELS.get(event.source, event.source),
+                  due={"respond": local_iso(event.respond_due_at), "resolve": local_iso(event.resolve_due_at)},
+                  intent_label=nlp.classifier.INTENT_LABELS.get(event.intent, event.intent),
+                  action_labels=ACTION_LABELS)
+
+
+def _coordinate(attachment: Attachment) -> str | None:
+    return attachment.label if attachment.kind == "location" else None
+
+
+def _unit_label(event: Event) -> str:
+    if event.unit == "dispatch":
+        return "指挥中心调度员"
+    kind = event.unit.partition(":")[0]
+    return {"grid": "网格站", "street": UNIT_LABELS["B"], "district": UNIT_LABELS["C"], "city": UNIT_LABELS["D"]}.get(
+        kind, event.unit)
+
+
+@router.get("/media/{attachment_id}")
+def media(attachment_id: int, session: DB, login: Login) -> Response:
+    """A stored photo or voice file of an event, for logged-in users whose scope covers the event."""
+    item = session.get(Attachment, attachment_id)
+    if item is None or not item.local_path or not auth.in_scope(login.user, item.event.grid):
+        raise HTTPException(404, "未找到该附件")
+    path = Path(item.local_path).resolve()
+    root = media_dir().resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, "未找到该附件")
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not kind.startswith(("image/", "audio/")):
+        kind = "application/octet-stream"
+    return FileResponse(path, media_type=kind, headers={"Cache-Control": "private, max-age=3600",
+                                                        "X-Content-Type-Options": "nosniff"})
+
+
+# ----------------------------------------------------------------------------- people, rules, dashboard
+
+
+@router.get("/people")
+def people_page(request: Request, session: DB, login: Login) -> HTMLResponse:
+    grids = queries.visible_grids(session, login.user)
+    workers = queries.visible_workers(session, login.user, "grid_worker")
+    volunteers = queries.visible_workers(session, login.user, "volunteer")
+    keep = (lambda t: t) if pages_api.can_see_phone(login) else mask_phone
+    by_grid: dict[int, list[Worker]] = {}
+    for worker in workers:
+        if worker.grid_id:
+            by_grid.setdefault(worker.grid_id, []).append(worker)
+    depth0 = min((len(g.path) for g in grids), default=1)
+    return render("people.html", request, login, grids=grids, workers=workers, volunteers=volunteers, keep=keep,
+                  by_grid=by_grid, depth0=depth0, leaf_grids=[g for g in grids if g.level in ("grid", "building")],
+                  level_labels={"district": "区", "street": "街道", "community": "社区", "grid": "网格",
+                                "building": "楼栋"},
+                  volunteer_import="import_volunteers" in dir(pages_api.registry),
+                  unscoped=login.user.scope_grid_id is None)
+
+
+@router.get("/rules")
+def rules_page(request: Request, login: Login) -> HTMLResponse:
+    rules = pages_api.get_rules(login)
+    return render("rules.html", request, login, rules=rules)
+
+
+@router.get("/dashboard")
+def dashboard_page(request: Request, session: DB, login: Login) -> HTMLResponse:
+    data = pages_api.overview(session, login)
+    return render("dashboard.html", request, login, data=data)
