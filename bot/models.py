@@ -266,7 +266,7 @@ class Rating(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"))
     round: Mapped[int] = mapped_column(Integer, default=0)  # the event's reopen_count when rated
-    value: Mapped[str] = mapped_column(String(8))  # satisfied | basic | unsatisfied | unrated
+    value: Mapped[str] = mapped_column(String(12))  # satisfied | basic | unsatisfied | unrated
     comment: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
