@@ -1,0 +1,122 @@
+"""Faults, with real service processes on loopback: Redis gone, kill -9, the database gone."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from sqlalchemy import create_engine, text
+
+from bot.wechat.wechat_side import WeChatSide, message_xml
+from tests.conftest import TOKEN
+from tests.procs import REDIS_HOST, REDIS_PORT, Service, TcpProxy, flush_redis, scratch_database
+
+NUMBER = re.compile(r"WL\d{8}-\d{4}")
+
+
+def numbers_in(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT number FROM event")).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_redis_stopped_mid_run_degrades_and_recovers(tmp_path):
+    flush_redis(9)
+    proxy = TcpProxy(REDIS_HOST, REDIS_PORT).start()
+    service = Service(tmp_path, WEILINLI_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/9").start()
+    side = WeChatSide(service.url, TOKEN, timeout=30)
+    try:
+        assert service.health()["store"] == "redis"
+        first = side.text("o-redis-1", "东亭小区路灯不亮了")
+        assert NUMBER.search(first.text)
+        proxy.cut()
+        during = side.text("o-redis-2", "翠柳小区垃圾没人收")
+        assert during.status == 200 and NUMBER.search(during.text)
+        assert service.health()["store"] == "redis-degraded"
+        proxy.restore()
+        deadline = time.monotonic() + 30  # the store retries the server every 5 s
+        while service.health()["store"] != "redis" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert service.health()["store"] == "redis"
+        after = side.text("o-redis-3", "中北路井盖丢了")
+        assert NUMBER.search(after.text)
+        assert "degraded mode" in service.log.read_text()
+    finally:
+        side.close()
+        service.stop()
+        proxy.close()
+    assert len(numbers_in(f"sqlite:///{tmp_path / 'data' / 'weilinli.db'}")) == 3
+
+
+def test_kill_9_during_a_flood_loses_no_acknowledged_report(tmp_path):
+    url = scratch_database("weilinli_fault_kill")
+    service = Service(tmp_path, WEILINLI_DATABASE_URL=url)
+    assert service.run("db", "upgrade").returncode == 0
+    service.start()
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def flood(worker: int) -> None:
+        side = WeChatSide(service.url, TOKEN, timeout=5)
+        i = 0
+        while not stop.is_set() and i < 500:
+            i += 1
+            try:
+                reply = side.text(f"o-flood-{worker}-{i}", f"东亭小区{i}栋楼道灯坏了")
+            except Exception:  # the process died mid-request: not acknowledged
+                continue
+            found = NUMBER.search(reply.text) if reply.status == 200 else None
+            if found:
+                with lock:
+                    acknowledged.append(found.group(0))
+        side.close()
+
+    threads = [threading.Thread(target=flood, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)  # kill mid-flood, once a good number of reports were acknowledged
+    service.kill()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert len(acknowledged) >= 10, "the flood should have been acknowledged before the kill"
+    service.start()  # restart on the same database
+    try:
+        stored = numbers_in(url)
+    finally:
+        service.stop()
+    assert set(acknowledged) <= stored
+    assert len(acknowledged) == len(set(acknowledged))
+
+
+def test_database_down_gets_a_quick_apology_and_writes_nothing(tmp_path):
+    url = scratch_database("weilinli_fault_db")
+    proxy = TcpProxy("127.0.0.1", 5432).start()
+    service = Service(tmp_path, WEILINLI_DATABASE_URL=url.replace(":5432/", f":{proxy.port}/"))
+    assert service.run("db", "upgrade").returncode == 0
+    service.start()
+    side = WeChatSide(service.url, TOKEN)
+    try:
+        assert NUMBER.search(side.text("o-db-1", "东亭小区路灯不亮").text)
+        proxy.cut()
+        body = message_xml("o-db-2", "text", {"Content": "翠柳小区电梯困人", "MsgId": 424242})
+        started = time.monotonic()
+        reply = side.post_xml(body)
+        assert time.monotonic() - started < 4.5  # inside WeChat's 5 seconds
+        assert reply.status == 200 and "系统繁忙" in reply.text
+        proxy.restore()
+        time.sleep(0.5)
+        retried = side.post_xml(body)  # WeChat's retry of the same message, now processed
+        assert NUMBER.search(retried.text)
+    finally:
+        side.close()
+        service.stop()
+        proxy.close()
+    assert len(numbers_in(url)) == 2
