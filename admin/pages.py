@@ -234,7 +234,7 @@ def people_page(request: Request, session: DB, login: Login) -> HTMLResponse:
                   by_grid=by_grid, depth0=depth0, leaf_grids=[g for g in grids if g.level in ("grid", "building")],
                   level_labels={"district": "区", "street": "街道", "community": "社区", "grid": "网格",
                                 "building": "楼栋"},
-                  volunteer_import="import_volunteers" in dir(pages_api.registry),
+                  volunteer_import=pages_api.volunteer_importer() is not None,
                   unscoped=login.user.scope_grid_id is None)
 
 

@@ -10,6 +10,7 @@ grid and worker.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import tempfile
 from datetime import datetime
@@ -281,11 +282,20 @@ async def import_grids(request: Request, session: DB, login: Actor) -> dict:
             "workers_created": result.workers_created, "workers_updated": result.workers_updated}
 
 
+def volunteer_importer():
+    """`import_volunteers(session, path)` from the volunteers module (or the registry), if present."""
+    try:
+        module = importlib.import_module("bot.volunteers")
+    except ImportError:
+        module = registry
+    return getattr(module, "import_volunteers", None)
+
+
 @router.post("/volunteers/import")
 async def import_volunteers(request: Request, session: DB, login: Actor) -> dict:
     """Upload `file` (CSV or XLSX, header 姓名,手机号,技能,网格): all-or-nothing upsert."""
     _unscoped(login)
-    function = getattr(registry, "import_volunteers", None)
+    function = volunteer_importer()
     if function is None:
         raise HTTPException(501, "志愿者导入功能尚未启用")
     suffix, data = await _upload(request)

@@ -7,6 +7,7 @@ street's events. Screenshots go to tests/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import shutil
@@ -22,7 +23,8 @@ from sqlalchemy import select
 
 from admin.auth import add_user
 from bot import db, events
-from bot.models import Event, Grid, Worker
+from bot.models import Attachment, Event, Grid, Worker
+from bot.wechat.media import media_dir
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,6 +35,7 @@ NUMBER = re.compile(r"WL\d{8}-\d{4}")
 RESIDENT, EVIL, OTHER_RESIDENT = "o-admin-resident", "o-admin-evil", "o-admin-other"
 WANG_FANG, ZHANG_MIN = "o-demo-worker-3", "o-demo-worker-1"  # demo workers, pre-bound
 SCRIPT_TEXT = "东亭小区门口垃圾没人清运<script>window.__xss=1;alert('xss')</script><img src=x onerror=alert(2)>"
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 FORMULA_TEXT = "=HYPERLINK(\"http://evil.example\",\"点我\") 翠柳小区路灯不亮，联系13912345678"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is installed by scripts/install-test-deps")
@@ -94,6 +97,15 @@ def site(wx, clean):
     light = NUMBER.search(wx.text(RESIDENT, "幸福小区3栋楼道灯坏了，晚上黑漆漆的，电话13987654321").text).group(0)
     evil = NUMBER.search(wx.text(EVIL, SCRIPT_TEXT).text).group(0)
     formula = NUMBER.search(wx.text(RESIDENT, FORMULA_TEXT).text).group(0)
+    with db.session_scope() as session:  # a resident's photo, as the media job stores it
+        found = session.scalar(select(Event).where(Event.number == light))
+        path = media_dir() / str(found.id) / "1.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(PNG))
+        photo = Attachment(event=found, kind="image", media_id="m-1", local_path=str(path))
+        session.add(photo)
+        session.flush()
+        clean.photo_id = photo.id
     clean.numbers = {"light": light, "evil": evil, "formula": formula, "other": other_number}
     return clean
 
@@ -165,6 +177,9 @@ def test_filter_open_assign_and_close(browser, site, wx):
     assert "13987654321" in browser.inner_text("#event-text")  # a dispatcher sees the phone
     assert browser.inner_text("#classification .rule").strip()  # the rule that fired is explained
     assert "已派单" in browser.inner_text("#event-status")  # routed to 王芳 on report
+    photo = browser.locator(".photos img")
+    expect(photo).to_have_attribute("src", f"/admin/media/{site.photo_id}")
+    assert photo.evaluate("img => img.complete && img.naturalWidth") == 1  # served to a logged-in dispatcher
 
     zhang = browser.locator("#form-assign select option", has_text="张敏").get_attribute("value")
     browser.select_option("#form-assign select", zhang)
@@ -305,8 +320,12 @@ def test_street_dispatcher_sees_only_its_street(browser, site):
     listed = browser.request.get(f"{site.app_url}/api/events").json()
     assert [e["number"] for e in listed["events"]] == [numbers["other"]]
     assert all("幸福" not in g["full_name"] for g in browser.request.get(f"{site.app_url}/api/grids").json())
+    assert browser.request.get(f"{site.app_url}/admin/media/{site.photo_id}").status == 404
     browser.goto(f"{site.app_url}/admin/people")
     assert "王芳" not in browser.inner_text("body") and "孙丽" in browser.inner_text("body")
+    with httpx.Client(base_url=site.app_url) as anonymous:
+        assert anonymous.get(f"/admin/media/{site.photo_id}").status_code == 303  # → the login page
+        assert anonymous.get("/api/events").status_code == 401
 
     login(browser, site, "shuiguohu")  # the other street's dispatcher: the reverse
     listed = browser.request.get(f"{site.app_url}/api/events?per_page=100").json()
