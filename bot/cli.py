@@ -17,12 +17,16 @@ app.add_typer(db_app, name="db")
 app.add_typer(grids_app, name="grids")
 users_app = typer.Typer(help="Admin-page logins", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+volunteers_app = typer.Typer(help="Volunteer roster (志愿者: skills and home grid)", no_args_is_help=True)
+app.add_typer(volunteers_app, name="volunteers")
 console = Console()
 err = Console(stderr=True)
 
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "alembic.runtime.plugins"):  # a line per job run / plugin drowns the log
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @app.command()
@@ -156,6 +160,28 @@ def users_add(name: str = typer.Argument(..., help="login name"),
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
+
+
+@volunteers_app.command("import")
+def volunteers_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
+    """Import volunteers from CSV/XLSX with the header 姓名,手机号,技能,网格 (技能 separated by |)."""
+    from bot.db import session_scope
+    from bot.migrate import upgrade
+    from bot.registry import RegistryError
+    from bot.volunteers import import_volunteers
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            result = import_volunteers(session, file)
+    except RegistryError as exc:
+        for line in exc.errors:
+            err.print(f"[red]{line}[/]")
+        err.print("[red]导入失败，未写入任何数据。[/]")
+        raise typer.Exit(1) from None
+    console.print(f"导入完成：{result.rows} 行，新增志愿者 {result.created} 人，更新 {result.updated} 人")
+    if result.unknown_skills:
+        console.print(f"[yellow]提示：服务菜单中没有这些技能对应的服务：{'、'.join(result.unknown_skills)}[/]")
 
 
 @app.command("bind-code")

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from bot.wechat.wechat_side import WeChatSide, message_xml
@@ -13,6 +14,7 @@ from tests.conftest import TOKEN
 from tests.procs import REDIS_HOST, REDIS_PORT, Service, TcpProxy, flush_redis, scratch_database
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
+pytestmark = pytest.mark.timeout(400)  # service processes start slowly on a loaded two-core machine
 
 
 def numbers_in(url: str) -> set[str]:
