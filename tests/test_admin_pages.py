@@ -143,6 +143,7 @@ def test_login_page_and_wrong_password(browser, site):
     browser.fill("input[name=password]", "wrong-password")
     browser.click("button[type=submit]")
     assert "用户名或密码错误" in browser.inner_text(".error")
+    shot(browser, "login")
     browser.fill("input[name=password]", PASSWORD)
     browser.click("button[type=submit]")
     browser.wait_for_url(re.compile(r".*/admin/events$"))
@@ -346,6 +347,7 @@ def test_rules_page_validates_and_tests_a_sentence(browser, site):
     browser.wait_for_selector("#test-result:not([hidden])")
     assert browser.inner_text("#test-result [data-k=category_label]") == "物业管理"
     assert browser.inner_text("#test-result [data-k=rule]").strip() not in ("", "—")
+    shot(browser, "rules")
 
     browser.fill("#rules-text", original + "\n[[[ broken\n")
     browser.click("#rules-form button[type=submit]")
@@ -392,3 +394,43 @@ def test_excel_ledger_masks_phones_and_defuses_formulas(site):
 
 def test_screenshots_dir_is_ignored():
     assert "tests/screenshots/" in (Path(__file__).parent.parent / ".gitignore").read_text()
+
+
+def test_event_list_api_filters_search_and_paging(site):
+    from datetime import timedelta
+
+    from bot.db import utcnow
+
+    with db.session_scope() as session:
+        for index in range(23):
+            events.report(session, events.Report(openid=f"o-bulk-{index}", text=f"东亭小区{index}号楼下垃圾没人清运"))
+        late = session.scalar(select(Event).where(Event.number == site.numbers["light"]))
+        late.resolve_due_at = utcnow() - timedelta(hours=1)  # past its limit: 督办
+        old = session.scalar(select(Event).where(Event.number == site.numbers["evil"]))
+        old.created_at = utcnow() - timedelta(days=40)
+    with api_client(site, "disp1") as (client, _):
+        def numbers(**params) -> list[str]:
+            answer = client.get("/api/events", params={"per_page": 100, **params})
+            assert answer.status_code == 200, answer.text
+            return [e["number"] for e in answer.json()["events"]]
+
+        first = client.get("/api/events").json()
+        assert first["total"] == 27 and first["pages"] == 2 and len(first["events"]) == 20
+        second = client.get("/api/events", params={"page": 2}).json()
+        assert len(second["events"]) == 7
+        assert not {e["number"] for e in first["events"]} & {e["number"] for e in second["events"]}
+        assert numbers(overdue=1) == [site.numbers["light"]]
+        assert site.numbers["light"] not in numbers(category="environment")
+        assert numbers(category="property") == [site.numbers["light"]]
+        assert numbers(grade="B") == [site.numbers["other"]]
+        week_ago = (utcnow() - timedelta(days=7)).date().isoformat()
+        assert site.numbers["evil"] not in numbers(date_from=week_ago)
+        assert numbers(date_to=week_ago) == [site.numbers["evil"]]
+        assert numbers(q="东亭小区7号楼") and len(numbers(q="东亭小区7号楼")) == 1
+        assert numbers(q=site.numbers["formula"].lower()) == [site.numbers["formula"]]
+        counts = client.get("/api/events").json()["counts"]
+        assert sum(counts.values()) == 27
+    with api_client(site, "viewer1") as (client, _):
+        assert client.get("/api/events", params={"q": "13987654321"}).json()["total"] == 0  # no phone search
+        listed = client.get("/api/events", params={"per_page": 100}).json()["events"]
+        assert all("13987654321" not in (e["text"] or "") for e in listed)

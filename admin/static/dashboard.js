@@ -103,7 +103,7 @@
     })
     .then(function (answer) {
       document.getElementById("ranking-month").textContent = list[list.length - 1];
-      var rows = rowsOf(answer).map(function (r) {
+      var rows = rowsOf(answer).filter(function (r) { return r.key !== null; }).map(function (r) {
         return { name: pick(r, ["name", "label", "grid", "unit"]) || "?", score: pct(pick(r, ["composite", "score", "composite_score"])) };
       }).filter(function (r) { return r.score !== null; });
       rows.sort(function (a, b) { return a.score - b.score; });
