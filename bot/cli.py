@@ -120,9 +120,10 @@ def grids_export(file: Path = typer.Argument(..., dir_okay=False)) -> None:
 
     from bot.db import session_scope
     from bot.registry import export_grids
+    from bot.spreadsheet import safe_cell
 
     with session_scope() as session:
-        rows = export_grids(session)
+        rows = [[safe_cell(cell) for cell in row] for row in export_grids(session)]
     if file.suffix.lower() == ".xlsx":
         book = Workbook()
         for row in rows:

@@ -103,3 +103,18 @@ def test_export_round_trips(clean, tmp_path):
     rows = list(csv.reader(out.open(encoding="utf-8-sig")))
     assert rows[0] == GRID_HEADER
     assert any(r[3] == "幸福家园网格" and r[5] == "王芳" for r in rows[1:])
+
+
+def test_export_guards_against_formula_injection(clean, tmp_path):
+    from bot.models import Grid
+
+    with db.session_scope() as session:
+        grid = session.scalar(select(Grid).where(Grid.name == "幸福家园网格"))
+        grid.aliases = "=HYPERLINK(\"http://evil\",\"x\")|@SUM(A1)"
+    out = tmp_path / "out.xlsx"
+    assert cli("grids", "export", str(out)).returncode == 0
+    from openpyxl import load_workbook
+
+    values = [c.value for row in load_workbook(out).active.iter_rows() for c in row]
+    aliases = next(v for v in values if isinstance(v, str) and "HYPERLINK" in v)
+    assert aliases.startswith("'=")
