@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     dispatcher_openids: str = Field("", description="comma-separated OpenIDs of command-centre staff told of 督办")
     duplicate_window_hours: int = Field(72, description="same grid + category within this window → offer to follow")
     duty_phone: str = Field("027-12345", description="community duty phone told to urgent reporters")
+    services_file: str = Field("", description="service menu TOML for 点单; empty → the built-in bot/services.toml")
+    order_offer_minutes: int = Field(
+        30, description="minutes an offered or assigned service order waits for 接单 before going back to dispatch"
+    )
+    points_per_hour: float = Field(1.0, description="volunteer points credited per service hour")
+    order_max_hours: float = Field(8.0, description="most hours one service order credits (rounded up to 0.5 h)")
 
     # Admin page
     admin_session_hours: int = Field(8, description="hours an admin login stays valid")

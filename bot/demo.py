@@ -1,6 +1,7 @@
 """Demo data: a Wuchang-style street (水果湖街道) with two communities and six grids.
 
-Demo grid workers are pre-bound to simulator personas, so their pushes show in the simulator.
+Demo grid workers, and the volunteer 周红, are pre-bound to simulator personas, so their pushes show
+in the simulator.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import Worker
+from bot.models import Grid, Worker
 from bot.registry import _upsert_grid
 
 DISTRICT, STREET = "武昌区", "水果湖街道"
@@ -20,6 +21,12 @@ GRIDS = [
     ("翠柳社区", "翠柳一网格", "翠柳村|翠柳小区", "赵磊", "13800000004", (30.5492, 114.3481)),
     ("翠柳社区", "水果湖一网格", "水果湖小区|湖滨花园", "陈静", "13800000005", (30.5512, 114.3441)),
     ("翠柳社区", "中北路网格", "中北路|中北花园", "刘洋", "13800000006", (30.5472, 114.3421)),
+]
+# Volunteers (志愿者): name, phone, skills ("|"-separated, as in the roster), grid, simulator OpenID or None.
+VOLUNTEERS = [
+    ("周红", "13800000011", "磨刀|修伞|补鞋", "翠柳一网格", "o-demo-volunteer-1"),
+    ("孙伟", "13800000012", "磨刀|家电维修|水电小修", "翠柳一网格", None),
+    ("吴丽", "13800000013", "理发|陪同就医|上门助老|代买代办", "幸福家园网格", None),
 ]
 HALF = 0.0009  # half the side of each grid's square polygon, in degrees (~100 m)
 
@@ -47,4 +54,9 @@ def load(session: Session) -> None:
         found = session.scalar(select(Worker).where(Worker.phone == phone))
         if found is None:
             session.add(Worker(name=worker, phone=phone, role="grid_worker", grid=grid, openid=persona_openid(index)))
+    session.flush()
+    for name, phone, skills, grid_name, openid in VOLUNTEERS:
+        if session.scalar(select(Worker).where(Worker.phone == phone)) is None:
+            grid = session.scalar(select(Grid).where(Grid.name == grid_name, Grid.level == "grid"))
+            session.add(Worker(name=name, phone=phone, role="volunteer", skills=skills, grid=grid, openid=openid))
     session.flush()

@@ -102,7 +102,8 @@ class Router:
 
 
 _routers: list[Router] = []
-ORDER = ["common", "worker", "resident"]  # events first; then worker commands, which win over resident ones
+ORDER = ["common", "worker", "volunteer", "resident"]  # events first; then worker and volunteer commands,
+# which win over resident ones (the volunteer router also takes residents' service orders and their ratings)
 
 
 def include(router: Router) -> Router:
@@ -124,4 +125,4 @@ def dispatch(ctx: Context) -> str | None:
 
 def _load_handlers() -> None:
     # Importing the modules registers their routers; include() keeps them in ORDER.
-    from handlers import common, resident, worker  # noqa: F401
+    from handlers import common, resident, volunteer, worker  # noqa: F401

@@ -1,0 +1,157 @@
+"""The dispatcher JSON API for volunteer service orders (五单) under /api/orders.
+
+Reading needs a login (any role); assigning, re-offering and cancelling need the dispatcher or
+admin role and the session's CSRF token (`X-CSRF-Token`), exactly like the event endpoints. A user
+scoped to a street or district sees only orders in that part of the grid tree (orders not yet
+placed in a grid are visible to unscoped users only). Phone numbers are masked for viewers.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admin import auth
+from admin.api import DB, Actor, Body, Viewer
+from admin.present import local_iso, mask_phone
+from bot import orders
+from bot.models import LoginSession, Order, OrderOffer, Worker
+
+router = APIRouter(prefix="/api/orders", tags=["service orders (五单)"])
+
+
+def order_json(session: Session, order: Order, *, show_phone: bool) -> dict:
+    keep = (lambda t: t) if show_phone else mask_phone
+    offered = session.scalars(select(Worker).join(OrderOffer, OrderOffer.volunteer_id == Worker.id)
+                              .where(OrderOffer.order_id == order.id).order_by(OrderOffer.id))
+    volunteer = order.volunteer
+    return {
+        "number": order.number,
+        "status": order.status,
+        "status_label": orders.STATUS_LABELS[order.status],
+        "service": order.service,
+        "note": keep(order.note),
+        "place": keep(order.place_text),
+        "grid": order.grid.full_name if order.grid else None,
+        "volunteer": {"id": volunteer.id, "name": volunteer.name, "phone": keep(volunteer.phone)}
+        if volunteer else None,
+        "offered_to": [{"id": w.id, "name": w.name} for w in offered],
+        "offer_expires_at": local_iso(order.offer_expires_at),
+        "accepted_at": local_iso(order.accepted_at),
+        "completed_at": local_iso(order.completed_at),
+        "result_note": keep(order.result_note),
+        "rating": order.rating,
+        "rating_label": orders.RATING_LABELS.get(order.rating or ""),
+        "rating_comment": keep(order.rating_comment),
+        "public": order.public,
+        "flagged": order.flagged,
+        "hours": order.hours,
+        "points": order.points,
+        "photos": [{"url": p.url, "media_id": p.media_id} for p in order.photos],
+        "created_at": local_iso(order.created_at),
+        "updated_at": local_iso(order.updated_at),
+        "timeline": [{"at": local_iso(t.at), "actor": t.actor, "actor_name": t.actor_name, "action": t.action,
+                      "action_label": orders.ACTION_LABELS.get(t.action, t.action), "from": t.from_status,
+                      "to": t.to_status, "note": keep(t.note)} for t in order.timeline],
+    }
+
+
+def visible_order(session: Session, login: LoginSession, number: str) -> Order:
+    order = orders.by_number(session, number)
+    if order is None or not auth.in_scope(login.user, order.grid):
+        raise HTTPException(404, "未找到该服务单")
+    return order
+
+
+def _volunteer(session: Session, body: dict) -> Worker:
+    query = select(Worker).where(Worker.active.is_(True), Worker.role == "volunteer")
+    if body.get("volunteer_id"):
+        try:
+            query = query.where(Worker.id == int(body["volunteer_id"]))
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(400, "volunteer_id 应为数字") from exc
+    elif body.get("volunteer_phone"):
+        query = query.where(Worker.phone == str(body["volunteer_phone"]))
+    elif body.get("volunteer_name") or body.get("volunteer"):
+        query = query.where(Worker.name == str(body.get("volunteer_name") or body.get("volunteer")))
+    else:
+        raise HTTPException(400, "请指定 volunteer_id、volunteer_phone 或 volunteer_name")
+    found = list(session.scalars(query.limit(2)))
+    if len(found) != 1:
+        raise HTTPException(400, "未找到唯一的志愿者")
+    return found[0]
+
+
+def _note(body: dict, *names: str) -> str:
+    return next((str(body[n]).strip() for n in names if body.get(n) not in (None, "")), "")[:1000]
+
+
+@router.get("")
+def list_orders(session: DB, login: Viewer,
+                status: str | None = Query(None, description="requested | offered | assigned | accepted | "
+                                                             "completed | rated | cancelled; comma-separated"),
+                service: str | None = Query(None, description="a service menu name, e.g. 磨刀"),
+                limit: int = Query(50, ge=1, le=500)) -> dict:
+    """Service orders, newest first; `requested` is the dispatcher's queue (待派单)."""
+    query = select(Order).order_by(Order.id.desc())
+    if status:
+        wanted = [s.strip() for s in status.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in orders.STATUS_LABELS]
+        if unknown:
+            raise HTTPException(400, f"未知状态：{','.join(unknown)}")
+        query = query.where(Order.status.in_(wanted))
+    if service:
+        query = query.where(Order.service == service)
+    show_phone = login.user.role in auth.CAN_ACT
+    found = [o for o in session.scalars(query.limit(limit * 4)) if auth.in_scope(login.user, o.grid)][:limit]
+    return {"count": len(found), "orders": [order_json(session, o, show_phone=show_phone) for o in found]}
+
+
+@router.get("/{number}")
+def get_order(number: str, session: DB, login: Viewer) -> dict:
+    """One order with its volunteers, photos, rating, hours and full timeline."""
+    order = visible_order(session, login, number)
+    return order_json(session, order, show_phone=login.user.role in auth.CAN_ACT)
+
+
+def _act(action, *args, **kwargs) -> None:
+    try:
+        action(*args, **kwargs)
+    except orders.IllegalTransition as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+@router.post("/{number}/assign")
+def assign(number: str, session: DB, login: Actor, body: Body) -> dict:
+    """派单: body `volunteer_id` | `volunteer_phone` | `volunteer_name`, optional `note`; the volunteer
+    is pushed the order and confirms with 接单."""
+    order = visible_order(session, login, number)
+    volunteer = _volunteer(session, body)
+    if not auth.in_scope(login.user, volunteer.grid):
+        raise HTTPException(403, "该志愿者不在您的管辖范围")
+    _act(orders.assign, session, order, volunteer, actor_name=login.user.username, note=_note(body, "note"))
+    return order_json(session, order, show_phone=True)
+
+
+@router.post("/{number}/offer")
+def offer(number: str, session: DB, login: Actor) -> dict:
+    """抢单 again: push a waiting order to every matching volunteer (skills and grid)."""
+    order = visible_order(session, login, number)
+    if order.status not in ("requested", "offered"):
+        raise HTTPException(409, f"服务单当前状态为「{orders.STATUS_LABELS[order.status]}」，不能推送抢单")
+    _act(orders.offer, session, order, actor="dispatcher", actor_name=login.user.username)
+    return order_json(session, order, show_phone=True)
+
+
+@router.post("/{number}/cancel")
+def cancel(number: str, session: DB, login: Actor, body: Body) -> dict:
+    """取消: `reason` required; the resident and the volunteer (if any) are told."""
+    order = visible_order(session, login, number)
+    reason = _note(body, "reason", "note")
+    if not reason:
+        raise HTTPException(400, "取消服务单必须填写原因（reason）")
+    _act(orders.cancel, session, order, actor="dispatcher", actor_name=login.user.username, reason=reason)
+    return order_json(session, order, show_phone=True)
