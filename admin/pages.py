@@ -11,7 +11,7 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -80,6 +80,14 @@ def render(name: str, request: Request, login: LoginSession | None = None, statu
     return response
 
 
+def same_origin(request: Request) -> bool:
+    """A browser's form post from another site (login CSRF) carries a foreign Origin: refuse it."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return True  # not a browser's cross-site form post (those always send Origin now)
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
 def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/admin/") and not target.startswith("//") else "/admin/events"
 
@@ -101,6 +109,8 @@ def login_form(request: Request, next: str = "") -> HTMLResponse:
 @router.post("/login")
 async def login_submit(request: Request, session: DB) -> Response:
     """The same check, rate limit and cookies as POST /api/login, answered with a page."""
+    if not same_origin(request):
+        raise HTTPException(403, "跨站登录请求已拒绝")
     form = await request.form()
     username, password = str(form.get("username") or "").strip()[:64], str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or ""))

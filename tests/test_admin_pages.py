@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,8 @@ from sqlalchemy import select
 
 from admin.auth import add_user
 from bot import db, events
-from bot.models import Attachment, Event, Grid, Worker
+from bot.db import utcnow
+from bot.models import Attachment, Event, Grid, LoginSession, Worker
 from bot.wechat.media import media_dir
 
 CHROMIUM = "/usr/bin/chromium"
@@ -148,6 +150,27 @@ def test_login_page_and_wrong_password(browser, site):
     browser.click("button[type=submit]")
     browser.wait_for_url(re.compile(r".*/admin/events$"))
     assert "事件列表" in browser.inner_text("h1")
+
+    with db.session_scope() as session:  # the session expires: back to the login page
+        for login_session in session.scalars(select(LoginSession)):
+            login_session.expires_at = utcnow() - timedelta(seconds=1)
+    browser.goto(f"{site.app_url}/admin/dashboard")
+    browser.wait_for_url(re.compile(r".*/admin/login\?next=/admin/dashboard$"))
+
+    site.configure(login_attempts_per_10min=2)  # the login rate limit, through the form
+    for _ in range(2):
+        browser.fill("input[name=username]", "viewer1")
+        browser.fill("input[name=password]", "not-the-password")
+        browser.click("button[type=submit]")
+        assert "用户名或密码错误" in browser.inner_text(".error")
+    browser.fill("input[name=password]", PASSWORD)
+    browser.click("button[type=submit]")
+    assert "次数过多" in browser.inner_text(".error")
+
+    with httpx.Client(base_url=site.app_url) as other_site:  # login CSRF: a foreign Origin is refused
+        answer = other_site.post("/admin/login", data={"username": "disp1", "password": PASSWORD},
+                                 headers={"Origin": "http://evil.example"})
+        assert answer.status_code == 403 and "wl_session" not in answer.cookies
 
 
 def test_filter_open_assign_and_close(browser, site, wx):
@@ -397,10 +420,6 @@ def test_screenshots_dir_is_ignored():
 
 
 def test_event_list_api_filters_search_and_paging(site):
-    from datetime import timedelta
-
-    from bot.db import utcnow
-
     with db.session_scope() as session:
         for index in range(23):
             events.report(session, events.Report(openid=f"o-bulk-{index}", text=f"东亭小区{index}号楼下垃圾没人清运"))
