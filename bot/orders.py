@@ -253,7 +253,9 @@ def matching_volunteers(session: Session, order: Order, exclude: tuple[int, ...]
 # -- pushes (the outbox delivers them) --
 
 def _step(order: Order) -> int:
-    return len(order.timeline)
+    """Which change a push belongs to: the id of the order's latest timeline row (unique per change, so a
+    retried request cannot push twice and two changes never share a key)."""
+    return max((entry.id or 0 for entry in order.timeline), default=0)
 
 
 def _push(session: Session, openid: str | None, text: str, order: Order, kind: str) -> None:
