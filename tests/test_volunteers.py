@@ -296,3 +296,20 @@ def test_volunteers_import_xlsx(clean, tmp_path):
     with db.session_factory()() as session:
         zheng = session.scalar(select(Worker).where(Worker.phone == "13900000002"))
         assert zheng.grid.name == "中北路网格" and zheng.skills == "家电维修"
+
+
+def test_showcase_escapes_text_and_honours_a_later_opt_out(wx, crew):
+    from bot.models import Grid
+
+    with db.session_scope() as session:
+        session.scalar(select(Grid).where(Grid.name == "翠柳一网格")).name = "<script>alert(1)</script>"
+    number, _ = place_order(wx)
+    assert "接单成功" in wx.text(ZHOU, f"抢单 {number}").text
+    wx.text(ZHOU, f"完成 {number} 磨好了")
+    assert "感谢" in wx.text(RESIDENT, "基本满意").text
+    html = httpx.get(f"{crew.app_url}/showcase", timeout=10).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "基本满意" in html and "周*" in html
+    assert "不会在晒单中展示" in wx.text(RESIDENT, "不公开").text
+    assert "周*" not in httpx.get(f"{crew.app_url}/showcase", timeout=10).text
+    assert not order(number).public and order(number).timeline[-1].note.startswith("居民选择不公开")
