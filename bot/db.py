@@ -48,6 +48,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def insert_ignore(session: Session, model, **values) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip; None when the row existed."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(model).values(**values).on_conflict_do_nothing().returning(model.id)
+    return session.execute(statement).scalar()
+
+
 _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
 

@@ -141,6 +141,7 @@ class Event(Base):
     reporter: Mapped[Resident | None] = relationship(lazy="joined")
     grid: Mapped[Grid | None] = relationship(lazy="joined")
     worker: Mapped[Worker | None] = relationship(lazy="joined")
+    # selectin: a batch of events loads all their timelines in one extra query, not one per event.
     timeline: Mapped[list[TimelineEntry]] = relationship(
         back_populates="event", order_by="TimelineEntry.id", lazy="selectin"
     )

@@ -10,6 +10,11 @@ from bot.models import Event, Grid, Worker
 from bot.outbox import enqueue
 
 
+def _step(event: Event) -> int:
+    """Which change of the event a push belongs to: its last transition time, in microseconds."""
+    return int(event.updated_at.timestamp() * 1_000_000)
+
+
 def summary(event: Event, limit: int = 60) -> str:
     text = " ".join(event.text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -34,7 +39,7 @@ def task_assigned(session: Session, event: Event) -> None:
     worker = event.worker
     if worker is not None and worker.openid:
         enqueue(session, worker.openid, _task_text(event, "新任务"), event_id=event.id,
-                dedup_key=f"task:{event.number}:{worker.id}:{len(event.timeline)}")
+                dedup_key=f"task:{event.number}:{worker.id}:{_step(event)}")
 
 
 def duty_list(session: Session, grid: Grid | None) -> list[Worker]:
@@ -91,7 +96,7 @@ def audience(session: Session, event: Event) -> list[str]:
 
 def tell_residents(session: Session, event: Event, text: str, kind: str) -> None:
     # The timeline length makes the key unique per change, so a retried request cannot push twice.
-    step = len(event.timeline)
+    step = _step(event)
     for openid in audience(session, event):
         enqueue(session, openid, text, event_id=event.id, dedup_key=f"res:{event.number}:{kind}:{step}:{openid}")
 
@@ -132,7 +137,7 @@ def reopened(session: Session, event: Event, comment: str) -> None:
     if worker is not None and worker.openid:
         enqueue(session, worker.openid, f"【重办】{event.number} 居民不满意：{comment[:200] or '（未填写意见）'}\n"
                 f"请重新处置，回复「接单 {event.number}」。", event_id=event.id,
-                dedup_key=f"reopen:{event.number}:{len(event.timeline)}")
+                dedup_key=f"reopen:{event.number}:{_step(event)}")
 
 
 def message_resident(session: Session, event: Event, text: str) -> None:

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import utcnow
+from bot.db import insert_ignore, utcnow
 from bot.models import OutboxMessage
 from settings import get_settings
 
@@ -41,20 +40,14 @@ def enqueue(
     dedup_key: str | None = None,
     channel: str = "customer_service",
     extra: dict | None = None,
-) -> OutboxMessage | None:
-    """Queue a push in the caller's transaction; a repeated dedup_key queues nothing."""
-    if dedup_key and session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)):
-        return None
-    msg = OutboxMessage(
-        openid=openid, channel=channel, payload={"text": text, **(extra or {})},
-        dedup_key=dedup_key, event_id=event_id, next_attempt_at=utcnow(),
+) -> int | None:
+    """Queue a push in the caller's transaction; returns its id, or None when dedup_key was queued."""
+    now = utcnow()
+    return insert_ignore(
+        session, OutboxMessage, openid=openid, channel=channel, payload={"text": text, **(extra or {})},
+        dedup_key=dedup_key, event_id=event_id, status="pending", attempts=0, next_attempt_at=now,
+        created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(msg)
-    except IntegrityError:
-        return None
-    return msg
 
 
 def backoff(attempts: int) -> timedelta:

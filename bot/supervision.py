@@ -12,11 +12,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import deadlines, tasks
-from bot.db import utcnow
+from bot.db import insert_ignore, utcnow
 from bot.lifecycle import IllegalTransition, transition
 from bot.models import Event, SupervisionNotice
 from bot.outbox import enqueue
@@ -35,28 +34,35 @@ def sweep(factory: sessionmaker[Session], now: datetime | None = None, limit: in
             .order_by(Event.next_check_at).limit(limit)
         ))
     fired = 0
-    for event_id in ids:
-        with factory() as session:
-            event = session.get(Event, event_id)
-            if event is None:
-                continue
-            fired += check(session, event, now)
-            session.commit()
+    with factory() as session:
+        done: dict[tuple[int, int], set[str]] = {}
+        for event_id, round_, kind in session.execute(
+            select(SupervisionNotice.event_id, SupervisionNotice.round, SupervisionNotice.kind)
+            .where(SupervisionNotice.event_id.in_(ids))
+        ):
+            done.setdefault((event_id, round_), set()).add(kind)
+        for event in session.scalars(select(Event).where(Event.id.in_(ids)).order_by(Event.next_check_at)):
+            try:
+                # one event's failure must not undo the others; changes are flushed once per event
+                with session.begin_nested(), session.no_autoflush:
+                    fired += check(session, event, now, done.get((event.id, event.deadline_round), set()))
+            except Exception:
+                log.exception("supervision of %s failed", event.number)
+        session.commit()
     return fired
 
 
 def _claim(session: Session, event: Event, kind: str, now: datetime) -> bool:
-    try:
-        with session.begin_nested():
-            session.add(SupervisionNotice(event_id=event.id, round=event.deadline_round, kind=kind, at=now))
-        return True
-    except IntegrityError:
-        return False
+    return insert_ignore(session, SupervisionNotice, event_id=event.id, round=event.deadline_round, kind=kind,
+                         at=now) is not None
 
 
-def check(session: Session, event: Event, now: datetime) -> int:
-    done = set(session.scalars(select(SupervisionNotice.kind).where(
-        SupervisionNotice.event_id == event.id, SupervisionNotice.round == event.deadline_round)))
+def check(session: Session, event: Event, now: datetime, done: set[str] | None = None) -> int:
+    """Fire the event's checkpoints that are due; `done` lists the round's notices already sent."""
+    if done is None:
+        done = set(session.scalars(select(SupervisionNotice.kind).where(
+            SupervisionNotice.event_id == event.id, SupervisionNotice.round == event.deadline_round)))
+    done = set(done)
     fired, round_checked = 0, event.deadline_round
     for kind, at in deadlines.checkpoints(event):
         if at > now or kind in done:
