@@ -26,7 +26,6 @@ from admin.api import CSRF_COOKIE, DB, SESSION_COOKIE
 from admin.present import event_json, local_iso, mask_phone
 from bot.lifecycle import ACTION_LABELS, STATUS_LABELS, can
 from bot.models import Attachment, Event, LoginSession, Worker
-from bot.routing import UNIT_LABELS
 from bot.store import get_store
 from bot.wechat.media import media_dir
 from settings import get_settings
@@ -191,7 +190,7 @@ def event_page(number: str, request: Request, session: DB, login: Login) -> HTML
     actions["escalate"] = actions["escalate"] and event.grade != "D"
     return render("event.html", request, login, e=event, d=data, local=local, others=others, photos=photos,
                   merged_into=merged_into, actions=actions, overdue=overdue, categories=_categories(),
-                  unit_label=_unit_label(event), source_label=SOURCE_LABELS.get(event.source, event.source),
+                  unit_label=pages_api.unit_label(event), source_label=SOURCE_LABELS.get(event.source, event.source),
                   due={"respond": local_iso(event.respond_due_at), "resolve": local_iso(event.resolve_due_at)},
                   intent_label=nlp.classifier.INTENT_LABELS.get(event.intent, event.intent),
                   action_labels=ACTION_LABELS)
@@ -199,14 +198,6 @@ def event_page(number: str, request: Request, session: DB, login: Login) -> HTML
 
 def _coordinate(attachment: Attachment) -> str | None:
     return attachment.label if attachment.kind == "location" else None
-
-
-def _unit_label(event: Event) -> str:
-    if event.unit == "dispatch":
-        return "指挥中心调度员"
-    kind = event.unit.partition(":")[0]
-    return {"grid": "网格站", "street": UNIT_LABELS["B"], "district": UNIT_LABELS["C"], "city": UNIT_LABELS["D"]}.get(
-        kind, event.unit)
 
 
 @router.get("/media/{attachment_id}")

@@ -34,6 +34,7 @@ from bot.db import utcnow
 from bot.lifecycle import STATUS_LABELS
 from bot.models import Event, Grid, LoginSession, Worker
 from bot.ratings import LABELS as RATING_LABELS
+from bot.routing import UNIT_LABELS
 from bot.tasks import issue_bind_code
 from settings import get_settings
 
@@ -77,9 +78,19 @@ def event_row(event: Event, login: LoginSession, now: datetime | None = None) ->
         "grid_name": event.grid.name if event.grid else None,
         "community": _community(event),
         "worker": event.worker.name if event.worker else None,
+        "handler": event.worker.name if event.worker else unit_label(event),
         "created_at": local_iso(event.created_at),
         "resolve_due_at": local_iso(event.resolve_due_at),
     }
+
+
+def unit_label(event: Event) -> str:
+    """Whose queue the event is in, in words."""
+    if event.unit == "dispatch":
+        return "指挥中心待调度"
+    kind = event.unit.partition(":")[0]
+    labels = {"grid": "网格站", "street": UNIT_LABELS["B"], "district": UNIT_LABELS["C"], "city": UNIT_LABELS["D"]}
+    return labels.get(kind, event.unit)
 
 
 def _community(event: Event) -> str | None:
@@ -481,7 +492,7 @@ def stats_overview(session: DB, login: Viewer, months: int = 6) -> dict:
 
 
 LEDGER_HEADER = ["事件编号", "上报时间", "来源", "分类", "子类", "等级", "紧急", "事件内容", "地点", "联系电话",
-                 "所属网格", "处置人", "状态", "应办结时间", "结案时间", "评价", "超期督办"]
+                 "所属网格", "处置人/单位", "状态", "应办结时间", "结案时间", "评价", "超期督办"]
 
 
 @router.get("/events.xlsx")
@@ -499,7 +510,7 @@ def export_events(request: Request, session: DB, login: Viewer) -> Response:
         row = event_row(event, login, now)
         rows.append([event.number, when(event.created_at), event.source, row["category_label"], event.subcategory,
                      event.grade, "是" if event.urgent else "", mask_phone(event.text) or "", event.place_text or "",
-                     mask_phone(event.phone) or "", row["grid"] or "", row["worker"] or "", row["status_label"],
+                     mask_phone(event.phone) or "", row["grid"] or "", row["handler"], row["status_label"],
                      when(event.resolve_due_at), when(event.closed_at),
                      RATING_LABELS.get(event.rating, event.rating or ""), "是" if row["overdue"] else ""])
     stamp = datetime.now(tz).strftime("%Y%m%d")

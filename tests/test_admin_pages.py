@@ -309,7 +309,9 @@ def test_csrf_less_post_refused(browser, site):
         logout = client.post("/admin/logout")
         assert logout.status_code == 403
     assert event(number).grade == "C"
-    assert [t.action for t in event(number).timeline].count("escalate") == 0
+    with db.session_factory()() as session:
+        found = session.scalar(select(Event).where(Event.number == number))
+        assert [t.action for t in found.timeline].count("escalate") == 0
 
 
 def test_viewer_cannot_act(browser, site):
