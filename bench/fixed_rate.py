@@ -16,6 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 
+IDLE_REUSE = 3.0
+
+
 @dataclass
 class FixedRateResult:
     rate: float
@@ -70,23 +73,40 @@ async def run(host: str, port: int, requests: list[bytes], *, rate: float, durat
 
     async def worker() -> None:
         reader = writer = None
+        last_used = 0.0
         while True:
             item = await queue.get()
             if item is None:
                 break
             index, due = item
+            # uvicorn closes keep-alive connections idle for 5 s: do not reuse one idle for longer than 3 s
+            if writer is not None and time.perf_counter() - last_used > IDLE_REUSE:
+                writer.close()
+                reader = writer = None
             try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection(host, port)
-                sent = time.perf_counter()
-                writer.write(requests[index])
-                status = await asyncio.wait_for(_read_response(reader), timeout)
+                for attempt in (1, 2):
+                    fresh = writer is None
+                    if fresh:
+                        reader, writer = await asyncio.open_connection(host, port)
+                    sent = time.perf_counter()
+                    writer.write(requests[index])
+                    try:
+                        status = await asyncio.wait_for(_read_response(reader), timeout)
+                        break
+                    except (asyncio.IncompleteReadError, ConnectionResetError):
+                        # the server closed a reused keep-alive connection before reading: once more on a
+                        # new one (safe here: the same MsgId is de-duplicated by the service anyway)
+                        writer.close()
+                        reader = writer = None
+                        if fresh or attempt == 2:
+                            raise
             except Exception as exc:  # a broken connection, a timeout: count it, reconnect next time
                 result.errors[type(exc).__name__] += 1
                 if writer is not None:
                     writer.close()
                 reader = writer = None
                 continue
+            last_used = time.perf_counter()
             done = time.perf_counter()
             result.completed += 1
             result.statuses[status] += 1
