@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -140,15 +141,14 @@ def _activate(rs: RuleSet, path: Path) -> None:
 
 def get_rules() -> RuleSet:
     """The active rules (loading the default rules on first use)."""
-    rs = _state.rules
-    if rs is None:
+    if _state.rules is None:
         with _state.lock:
             if _state.rules is None:
                 tokenizer.ensure_loaded()
                 _activate(_load(_state.path), _state.path)
-            rs = _state.rules
-    _maybe_auto_reload()
-    return rs  # type: ignore[return-value]
+    else:
+        _maybe_auto_reload()
+    return _state.rules  # type: ignore[return-value]
 
 
 def rules_path() -> Path:
@@ -234,7 +234,7 @@ def add_user_words(words: Iterable[str], places: bool = False) -> None:
 
 
 class _Matchers:
-    __slots__ = ("urgent", "urgent_kinds", "negation", "lists")
+    __slots__ = ("urgent", "urgent_kinds", "negation", "hedges", "lists")
 
     def __init__(self, rs: RuleSet):
         alts = []
@@ -247,6 +247,7 @@ class _Matchers:
         self.urgent_kinds = kinds
         negs = sorted(set(rs.urgent_negations), key=len, reverse=True)
         self.negation = re.compile("(?:" + "|".join(map(re.escape, negs)) + r")[\s,，]?$") if negs else None
+        self.hedges = _alternation(rs.urgent_hedges)
         self.lists = {k: _alternation(v) for k, v in rs.intent.items()}
 
 
@@ -273,8 +274,9 @@ def _prepare(rs: RuleSet) -> _Matchers:
 
 # ----------------------------------------------------------------------------- classify
 
+_LOG = [0.0] + [math.log(i) for i in range(1, 64)]
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
-_PRIVATE_NOT = re.compile(r"^(?:门口|楼下|楼上|对面|附近|旁边|外面|前面|后面|周边|那栋|这栋|窗外)")
+_PRIVATE_NOT = re.compile(r"(?:门口|楼下|楼上|对面|附近|旁边|外面|前面|后面|周边|那栋|这栋|窗外)")
 
 
 def _find(rx: re.Pattern | None, text: str) -> str | None:
@@ -289,6 +291,8 @@ def _urgent(m: _Matchers, text: str) -> tuple[str, str] | None:
         return None
     for hit in m.urgent.finditer(text):
         if m.negation is not None and m.negation.search(text, max(0, hit.start() - 5), hit.start()):
+            continue
+        if m.hedges is not None and m.hedges.match(text, hit.end()):
             continue
         kind = m.urgent_kinds.get(hit.group(0).lower())
         return (kind.code if kind else "urgent", hit.group(0))
@@ -353,7 +357,8 @@ def _classify(text: str, rules) -> Classification:
     n = len(cats)
 
     # --- category evidence (binary presence: each keyword counts once)
-    toks = set(tokenizer.cut(t))
+    counts = Counter(tokenizer.cut(t))
+    toks = counts.keys()
     evidence = [0.0] * n
     hits: list[tuple[int, float, str]] = []
     fired_subs: list = []
@@ -361,19 +366,23 @@ def _classify(text: str, rules) -> Classification:
     if rs.match == "text":
         _evidence_text(rs, t, toks, evidence, hits, fired_subs, vetoed)
     else:
-        _evidence_tokens(rs, t, toks, evidence, hits, fired_subs, vetoed)
+        _evidence_tokens(rs, t, counts, evidence, hits, fired_subs, vetoed)
 
+    # the best total among the categories not vetoed (a matched one wins a tie); none if nothing matched
     matched = {ci for ci, _, _ in hits} | {s.category for s, _ in fired_subs}
     best = -1
     best_total = -math.inf
     totals = []
-    for ci in range(n):
-        if ci in vetoed:
-            continue
-        tot = cats[ci].bias + evidence[ci]
-        totals.append(tot)
-        if ci in matched and tot > best_total:
-            best, best_total = ci, tot
+    if matched - vetoed:
+        best_key = (-math.inf, False)
+        for ci in range(n):
+            if ci in vetoed:
+                continue
+            tot = cats[ci].bias + evidence[ci]
+            totals.append(tot)
+            key = (tot, ci in matched)
+            if key > best_key:
+                best, best_total, best_key = ci, tot, key
 
     # --- urgency, extraction, intent
     urgent_hit = _urgent(m, t)
@@ -413,14 +422,14 @@ def _classify(text: str, rules) -> Classification:
             parts.append(f"{category}/{sub.label}: {txt}")
             rule_ids.append(f"{category}.sub.{sub.label}")
             if kw:
-                parts.append("关键词 " + "、".join(f"{txt}({w:g})" for w, txt in kw[:4]))
+                parts.append("关键词 " + "、".join(f"{txt}({w:.3g})" for w, txt in kw[:4] if w > 0))
         else:
-            parts.append(f"{category}: " + "+".join(txt for _, txt in kw[:4]))
+            parts.append(f"{category}: " + "+".join(txt for w, txt in kw[:4] if w > 0))
         rule_ids.extend(f"{category}.kw.{txt}" for _, txt in kw[:8])
     else:
         category = "other"
         if best >= 0:
-            parts.append(f"other: 证据不足（{cats[best].code} {evidence[best]:g} < {rs.min_score:g}）")
+            parts.append(f"other: 证据不足（{cats[best].code} {evidence[best]:.3g} < {rs.min_score:g}）")
             confidence = min(confidence, 0.3)
         else:
             parts.append("other: 没有规则命中")
@@ -454,14 +463,17 @@ def _classify(text: str, rules) -> Classification:
     )
 
 
-def _evidence_tokens(rs: RuleSet, t, toks, evidence, hits, fired_subs, vetoed) -> None:
+def _evidence_tokens(rs: RuleSet, t, counts, evidence, hits, fired_subs, vetoed) -> None:
     single = rs.single
-    for tok in toks:
+    log_count = rs.count == "log"
+    toks = counts.keys()
+    for tok, n in counts.items():
         got = single.get(tok)
         if got:
+            f = (1.0 + _LOG[n] if n < 64 else 1.0 + math.log(n)) if log_count else 1.0
             for ci, w in got:
-                evidence[ci] += w
-                hits.append((ci, w, tok))
+                evidence[ci] += w * f
+                hits.append((ci, w * f, tok))
     if rs.multi:
         for tok in toks:
             got = rs.multi.get(tok)

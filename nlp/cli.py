@@ -103,7 +103,8 @@ def mine_command(
     out: Path = typer.Option(..., "--out", "-o", help="rules file (TOML) to write"),
     per_label: int = typer.Option(300, "--per-label", min=1, help="keywords kept per label"),
     min_df: int = typer.Option(2, "--min-df", min=1, help="a keyword must occur in this many messages"),
-    epochs: int = typer.Option(12, "--epochs", min=1, help="training passes"),
+    neg_per_label: int = typer.Option(100, "--neg-per-label", min=0, help="negative keywords kept per label"),
+    iterations: int = typer.Option(200, "--iterations", min=1, help="training iterations"),
 ) -> None:
     """Propose weighted keyword rules from labelled history, for a person to review."""
     from nlp.mine import mine, to_toml
@@ -124,7 +125,8 @@ def mine_command(
         def step(stage: str, k: int, total: int) -> None:
             prog.update(task, description=stage, completed=k, total=total)
 
-        m = mine(rows, per_label=per_label, min_df=min_df, epochs=epochs, on_progress=step)
+        m = mine(rows, per_label=per_label, neg_per_label=neg_per_label, min_df=min_df,
+                 iterations=iterations, on_progress=step)
     text = to_toml(m, source=train.name)
     parse_rules(text, source=str(out))  # what we write must load
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ File layout (see `default_rules.toml`, which is the reference and is commented):
     match = "text"         # "token" (default): a keyword is a jieba token (every keyword is added to
                            # jieba's dictionary); "text": a keyword of 2+ characters matches anywhere
                            # in the message, a single character only as a whole jieba token
+    count = "once"         # "once" (default): a keyword present adds its weight once;
+                           # "log": a keyword found n times adds weight × (1 + ln n)
 
     [categories.facility]  # category code (the taxonomy's, or a mined file's own labels)
     label = "市政设施"
@@ -25,7 +27,8 @@ File layout (see `default_rules.toml`, which is the reference and is commented):
     grade = "A"
 
     [urgent]               # optional: inherited from the default rules when absent
-    negations = ["不是", "没有"]
+    negations = ["不是", "没有"]   # a danger term right after one of these does not count
+    hedges_after = ["隐患"]        # …nor one followed by these (火灾隐患 is a hazard, not a fire)
     [urgent.fire]
     label = "火情"
     terms = ["着火", "冒烟"]
@@ -97,6 +100,7 @@ class RuleSet:
     name: str
     source: str
     match: str  # "token": keywords are jieba tokens; "text": substrings of the message
+    count: str  # "once": a keyword adds its weight once; "log": weight × (1 + ln n) for n occurrences
     categories: tuple[Category, ...]
     min_score: float
     temperature: float
@@ -112,6 +116,7 @@ class RuleSet:
     negatives: dict[str, tuple[int, ...]]
     urgent_kinds: tuple[UrgentKind, ...]
     urgent_negations: tuple[str, ...]
+    urgent_hedges: tuple[str, ...]
     intent: dict[str, tuple[str, ...]]
     words: frozenset[str] = field(default_factory=frozenset)  # every term to add to jieba
     has_own_intent: bool = False
@@ -251,15 +256,20 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
     if not isinstance(meta, dict):
         raise _err(loc.key(1, "meta"), "meta must be a table")
     for k in meta:
-        if k not in {"name", "version", "min_score", "temperature", "description", "source", "match"}:
+        if k not in {"name", "version", "min_score", "temperature", "description", "source", "match", "count"}:
             raise _err(loc.key(mline, k), f"unknown meta key {k!r}")
     name = meta.get("name", source)
     if not isinstance(name, str):
         raise _err(loc.key(mline, "name"), "meta.name must be a string")
-    min_score = _number(meta.get("min_score", 2.0), loc.key(mline, "min_score"), "meta.min_score")
+    min_score = meta.get("min_score", 2.0)
+    if not (isinstance(min_score, float) and min_score == -math.inf):  # -inf: always place the best
+        min_score = _number(min_score, loc.key(mline, "min_score"), "meta.min_score")
     temperature = _number(meta.get("temperature", 1.0), loc.key(mline, "temperature"), "meta.temperature")
     if temperature <= 0:
         raise _err(loc.key(mline, "temperature"), "meta.temperature must be > 0")
+    count = meta.get("count", "once")
+    if count not in ("once", "log"):
+        raise _err(loc.key(mline, "count"), f"meta.count must be \"once\" or \"log\", got {count!r}")
     match = meta.get("match", "token")
     if match not in ("token", "text"):
         raise _err(loc.key(mline, "match"), f"meta.match must be \"token\" or \"text\", got {match!r}")
@@ -369,16 +379,18 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         if base is None:
             kinds: tuple[UrgentKind, ...] = ()
             negs: tuple[str, ...] = ()
+            hedges: tuple[str, ...] = ()
         else:
-            kinds, negs = base.urgent_kinds, base.urgent_negations
+            kinds, negs, hedges = base.urgent_kinds, base.urgent_negations, base.urgent_hedges
     else:
         uline = loc.section("urgent")
         if not isinstance(urgent, dict):
             raise _err(uline, "urgent must be a table")
         negs = _terms(urgent.get("negations", []), loc.key(uline, "negations"), "urgent.negations")
+        hedges = _terms(urgent.get("hedges_after", []), loc.key(uline, "hedges_after"), "urgent.hedges_after")
         kl = []
         for k, v in urgent.items():
-            if k == "negations":
+            if k in ("negations", "hedges_after"):
                 continue
             kline = loc.section("urgent", k) or uline
             if not isinstance(v, dict):
@@ -412,6 +424,7 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         name=name,
         source=source,
         match=match,
+        count=count,
         categories=tuple(categories),
         min_score=min_score,
         temperature=temperature,
@@ -423,6 +436,7 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         negatives={k: tuple(v) for k, v in negatives.items()},
         urgent_kinds=kinds,
         urgent_negations=negs,
+        urgent_hedges=hedges,
         intent=intent,
         words=frozenset(words) if match == "token" else frozenset(),
         has_own_intent=intent_raw is not None,
