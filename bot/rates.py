@@ -1,8 +1,8 @@
 """三率考核: response, completion and satisfaction rates per worker / grid / community / street and month.
 
 Pure SQL aggregation: two GROUP BY queries in the database (one over the month's events, one over
-the ratings of those events), merged per group. Nothing here loops over events in Python, so one
-month over a table of a million events stays well under half a second on PostgreSQL (bench/).
+the ratings of those events), merged per group. Nothing here loops over events in Python; on
+PostgreSQL the covering indexes of migration 0005 make every scan index-only (bench/rates_bench.py).
 
 Definitions (``DEFINITIONS`` is the Chinese text the API and the workbook show):
 
@@ -42,6 +42,7 @@ BY = ("worker", "grid", "community", "street")
 BY_LABELS = {"worker": "网格员", "grid": "网格", "community": "社区", "street": "街道"}
 WEIGHTS = {"response_rate": 0.1, "completion_rate": 0.4, "satisfaction_rate": 0.5}
 EXCLUDED_STATUSES = ("cancelled", "merged", "rejected")
+RATING_VALUES = ("satisfied", "basic", "unsatisfied", "unrated")
 UNASSIGNED = {"worker": "未派单", "grid": "未定位网格", "community": "未归属社区", "street": "未归属街道"}
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -220,13 +221,13 @@ def compute(session: Session, month: str, by: str = "grid", *, now: datetime | N
     key, level = _grouping(by, anc)
     where = _filters(start, end, anc, scope_grid_id)
 
+    def count(condition):
+        return func.count(case((condition, literal(1))))
+
     def grouped(query):
         if level is not None:
             query = query.outerjoin(level, level.c.node == Event.grid_id)
         return query.where(*where).group_by(key)
-
-    def count(condition):
-        return func.count(case((condition, literal(1))))
 
     respond_set, resolve_set = Event.respond_due_at.is_not(None), Event.resolve_due_at.is_not(None)
     accepted, completed = Event.accepted_at.is_not(None), Event.completed_at.is_not(None)
@@ -238,19 +239,29 @@ def compute(session: Session, month: str, by: str = "grid", *, now: datetime | N
         count(and_(resolve_set, or_(completed, Event.resolve_due_at <= now))).label("resolve_due"),
         count(and_(resolve_set, completed, Event.completed_at <= Event.resolve_due_at)).label("resolve_on_time"),
         count(or_(Event.overdue.is_(True), Event.overdue_count > 0)).label("overdue"),
+        func.min(Event.id).label("lo"),
+        func.max(Event.id).label("hi"),
     ).select_from(Event))
-    ratings = grouped(select(
-        key.label("key"),
-        *(count(Rating.value == value).label(value) for value in ("satisfied", "basic", "unsatisfied", "unrated")),
-    ).select_from(Rating).join(Event, Event.id == Rating.event_id))
 
     rows: dict[int | None, RateRow] = {}
+    lowest = highest = None
     for found in session.execute(events).mappings():
-        rows[found["key"]] = RateRow(key=found["key"], name="", **{k: found[k] for k in found if k != "key"})
-    for found in session.execute(ratings).mappings():
-        row = rows.setdefault(found["key"], RateRow(key=found["key"], name=""))
-        for value in ("satisfied", "basic", "unsatisfied", "unrated"):
-            setattr(row, value, found[value])
+        lowest = found["lo"] if lowest is None else min(lowest, found["lo"])
+        highest = found["hi"] if highest is None else max(highest, found["hi"])
+        rows[found["key"]] = RateRow(key=found["key"], name="", **{k: found[k] for k in RateRow.COUNTS
+                                                                   if k in found})
+    if rows:
+        # The counted events lie in the id range [lowest, highest] the first query found: bounding
+        # rating.event_id by it lets PostgreSQL read only that slice of the rating index (ids grow
+        # with created_at, so it is about one month's worth). It is a superset bound, so the result
+        # is right whatever the ids are; the join to the events does the real filtering.
+        ratings = grouped(select(key.label("key"), *(count(Rating.value == v).label(v) for v in RATING_VALUES))
+                          .select_from(Rating).join(Event, Event.id == Rating.event_id)
+                          .where(Rating.event_id.between(lowest, highest)))
+        for found in session.execute(ratings).mappings():
+            row = rows.setdefault(found["key"], RateRow(key=found["key"], name=""))
+            for value in RATING_VALUES:
+                setattr(row, value, found[value])
     _name(session, by, rows)
     total = RateRow(key=None, name="合计")
     for row in rows.values():
@@ -264,18 +275,31 @@ def compute(session: Session, month: str, by: str = "grid", *, now: datetime | N
 
 
 def _name(session: Session, by: str, rows: dict[int | None, RateRow]) -> None:
-    keys = [k for k in rows if k is not None]
+    """Names and 所属 of the groups, from plain column tuples (no ORM objects: this runs per request)."""
     if None in rows:
         rows[None].name = UNASSIGNED[by]
+    keys = [k for k in rows if k is not None]
     if not keys:
         return
-    if by == "worker":
-        for worker in session.scalars(select(Worker).where(Worker.id.in_(keys))):
-            rows[worker.id].name = worker.name
-            rows[worker.id].belongs_to = worker.grid.full_name if worker.grid else None
-        return
-    for grid in session.scalars(select(Grid).where(Grid.id.in_(keys))):
-        rows[grid.id].name = grid.name
-        parent = grid.parent
-        rows[grid.id].belongs_to = (parent.full_name or parent.name) if parent is not None else None
+    grids = {gid: (parent, level, name) for gid, parent, level, name in
+             session.execute(select(Grid.id, Grid.parent_id, Grid.level, Grid.name))}
 
+    def full_name(gid: int | None) -> str | None:
+        """水果湖街道东亭社区东亭一网格 — the path without the district, as Grid.full_name."""
+        parts, node = [], gid
+        while node is not None and node in grids and len(parts) < 10:
+            parent, level, name = grids[node]
+            if level != "district" or not parts:
+                parts.append((level, name))
+            node = parent
+        named = [name for level, name in reversed(parts) if level != "district"]
+        return "".join(named) or (parts[0][1] if parts else None)
+
+    if by == "worker":
+        for wid, name, gid in session.execute(select(Worker.id, Worker.name, Worker.grid_id)
+                                              .where(Worker.id.in_(keys))):
+            rows[wid].name, rows[wid].belongs_to = name, full_name(gid)
+        return
+    for key in keys:
+        parent, _level, name = grids.get(key, (None, "", str(key)))
+        rows[key].name, rows[key].belongs_to = name, full_name(parent)
