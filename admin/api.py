@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from admin import auth
 from admin.present import event_json
 from bot import dispatch
-from bot.db import session_factory
+from bot.db import session_scope
 from bot.lifecycle import IllegalTransition
 from bot.models import Event, LoginSession, Worker
 from bot.store import get_store
@@ -29,13 +29,8 @@ SESSION_COOKIE, CSRF_COOKIE = "wl_session", "wl_csrf"
 
 
 def db() -> Iterator[Session]:
-    with session_factory()() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope() as session:
+        yield session
 
 
 # scope="function": commit before the response goes out, so the client's next request sees the change.
