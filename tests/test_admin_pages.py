@@ -455,3 +455,32 @@ def test_event_list_api_filters_search_and_paging(site):
         assert client.get("/api/events", params={"q": "13987654321"}).json()["total"] == 0  # no phone search
         listed = client.get("/api/events", params={"per_page": 100}).json()["events"]
         assert all("13987654321" not in (e["text"] or "") for e in listed)
+
+
+def test_import_export_grids_and_volunteers_through_the_api(site):
+    header = "区,街道,社区,网格,别名,网格员,手机号\n"
+    bad = header + "武昌区,水果湖街道,东亭社区,新网格,,小周,13911112222\n武昌区,,东亭社区,坏网格,,,\n"
+    good = header + "武昌区,水果湖街道,东亭社区,东亭三网格,东亭三村,周洁,13911112222\n"
+    volunteers = "姓名,手机号,技能,网格\n小李,13900001111,磨刀|修伞,东亭一网格\n"
+    with api_client(site, "disp1") as (client, csrf):
+        def upload(path: str, text: str, name: str = "grids.csv", token: str = csrf):
+            return client.post(path, files={"file": (name, text.encode(), "text/csv")}, headers={"X-CSRF-Token": token})
+
+        refused = upload("/api/grids/import", bad)
+        assert refused.status_code == 400
+        assert any(e.startswith("第3行") for e in refused.json()["detail"]["errors"]), refused.json()
+        assert "新网格" not in client.get("/api/grids").text  # nothing half-imported
+        assert upload("/api/grids/import", good, token="forged").status_code == 403
+        assert upload("/api/grids/import", good).json()["grids_created"] == 1
+        assert "东亭三网格" in client.get("/api/grids").text
+        assert upload("/api/volunteers/import", volunteers, "v.csv").status_code == 200
+        assert "小李" in [w["name"] for w in client.get("/api/workers", params={"role": "volunteer"}).json()]
+        sheet = load_workbook(io.BytesIO(client.get("/api/grids/export").content)).active
+        assert ["区", "街道", "社区", "网格", "别名", "网格员", "手机号"] == [c.value for c in sheet[1]]
+        assert any(row[3] == "东亭三网格" and row[6] == "13911112222" for row in sheet.iter_rows(values_only=True))
+    with api_client(site, "zhongnan") as (client, csrf):  # a street dispatcher may not rewrite the district
+        answer = client.post("/api/grids/import", files={"file": ("g.csv", good.encode(), "text/csv")},
+                             headers={"X-CSRF-Token": csrf})
+        assert answer.status_code == 403
+        sheet = load_workbook(io.BytesIO(client.get("/api/grids/export").content)).active
+        assert [row[3] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["丁字桥一网格"]
