@@ -24,11 +24,18 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
 def scratch_database(name: str) -> str:
-    """A fresh, empty PostgreSQL database; returns its SQLAlchemy URL."""
+    """A fresh, empty PostgreSQL database (named per test process, so parallel runs don't meet)."""
+    name = f"{name}_{os.getpid()}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def flush_redis(db: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -11,10 +12,11 @@ from sqlalchemy import create_engine, text
 
 from bot.wechat.wechat_side import WeChatSide, message_xml
 from tests.conftest import TOKEN
-from tests.procs import REDIS_HOST, REDIS_PORT, Service, TcpProxy, flush_redis, scratch_database
+from tests.procs import REDIS_HOST, REDIS_PORT, Service, TcpProxy, drop_database, flush_redis, scratch_database
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
 pytestmark = pytest.mark.timeout(400)  # service processes start slowly on a loaded two-core machine
+RUN = os.getpid()  # Redis db 9 may be shared with another test run on this machine: own OpenIDs
 
 
 def numbers_in(url: str) -> set[str]:
@@ -33,10 +35,10 @@ def test_redis_stopped_mid_run_degrades_and_recovers(tmp_path):
     side = WeChatSide(service.url, TOKEN, timeout=30)
     try:
         assert service.health()["store"] == "redis"
-        first = side.text("o-redis-1", "东亭小区路灯不亮了")
+        first = side.text(f"o-redis-1-{RUN}", "东亭小区路灯不亮了")
         assert NUMBER.search(first.text)
         proxy.cut()
-        during = side.text("o-redis-2", "翠柳小区垃圾没人收")
+        during = side.text(f"o-redis-2-{RUN}", "翠柳小区垃圾没人收")
         assert during.status == 200 and NUMBER.search(during.text)
         assert service.health()["store"] == "redis-degraded"
         proxy.restore()
@@ -44,7 +46,7 @@ def test_redis_stopped_mid_run_degrades_and_recovers(tmp_path):
         while service.health()["store"] != "redis" and time.monotonic() < deadline:
             time.sleep(0.5)
         assert service.health()["store"] == "redis"
-        after = side.text("o-redis-3", "中北路井盖丢了")
+        after = side.text(f"o-redis-3-{RUN}", "中北路井盖丢了")
         assert NUMBER.search(after.text)
         assert "degraded mode" in service.log.read_text()
     finally:
@@ -94,6 +96,7 @@ def test_kill_9_during_a_flood_loses_no_acknowledged_report(tmp_path):
         stored = numbers_in(url)
     finally:
         service.stop()
+        drop_database(url)
     assert set(acknowledged) <= stored
     assert len(acknowledged) == len(set(acknowledged))
 
@@ -121,4 +124,7 @@ def test_database_down_gets_a_quick_apology_and_writes_nothing(tmp_path):
         side.close()
         service.stop()
         proxy.close()
-    assert len(numbers_in(url)) == 2
+    try:
+        assert len(numbers_in(url)) == 2
+    finally:
+        drop_database(url)

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from bot.fake_wechat import Recorder, create_fake_wechat_app
 from bot.wechat.wechat_side import WeChatSide, message_xml
 from tests.conftest import TOKEN, ServerThread
-from tests.procs import Service, flush_redis, scratch_database
+from tests.procs import Service, drop_database, flush_redis, scratch_database
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
 LOAD_DEMO = "from bot import demo; from bot.db import session_scope\nwith session_scope() as s: demo.load(s)"
@@ -39,6 +39,7 @@ def pair(tmp_path):
     a.stop()
     b.stop()
     fake.stop()
+    drop_database(url)
 
 
 def records(recorder: Recorder, openid: str, needle: str) -> list[dict]:
