@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-
 IDLE_REUSE = 3.0
 
 
