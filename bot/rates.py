@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -221,8 +221,8 @@ def compute(session: Session, month: str, by: str = "grid", *, now: datetime | N
     key, level = _grouping(by, anc)
     where = _filters(start, end, anc, scope_grid_id)
 
-    def count(condition):
-        return func.count(case((condition, literal(1))))
+    def count(condition):  # count(*) FILTER (WHERE …): PostgreSQL, and SQLite ≥ 3.30
+        return func.count().filter(condition)
 
     def grouped(query):
         if level is not None:
