@@ -225,19 +225,21 @@ def write_report(session: Session, month: str, out: Path, *, now: datetime | Non
     on_step("超期督办")
 
     # 高发地点 -------------------------------------------------------------------------------------
-    place = func.coalesce(func.nullif(Event.place_text, ""), "")
+    # The places residents named (地点: the words the grid alias matched, a building, a label).
+    place = Event.place_text
+    named = (*where, place.is_not(None), place != "")
     top = session.execute(
         select(Event.grid_id, place.label("place"), func.count().label("n"),
                _count(Event.status.in_(("reported", "assigned", "accepted"))).label("open"),
                func.max(Event.category).label("any_category"))
-        .where(*where).group_by(Event.grid_id, place).order_by(func.count().desc()).limit(TOP_PLACES)).all()
-    main = _main_categories(session, where, [(r.grid_id, r.place) for r in top], place)
+        .where(*named).group_by(Event.grid_id, place).order_by(func.count().desc(), place).limit(TOP_PLACES)).all()
+    main = _main_categories(session, named, [(r.grid_id, r.place) for r in top], place)
     sheet = Sheet(book, "高发地点", ["排名", "地点", "网格", "上报数", "未办结", "主要类别"],
                   widths=(6, 30, 30, 10, 10, 12))
     for rank, row in enumerate(top, 1):
         category = main.get((row.grid_id, row.place), row.any_category)
-        sheet.row([rank, mask_text(row.place) or "（未写明，按网格）", grid_names.get(row.grid_id, "未定位"),
-                   row.n, row.open, labels.get(category, category)])
+        sheet.row([rank, mask_text(row.place), grid_names.get(row.grid_id, "未定位"), row.n, row.open,
+                   labels.get(category, category)])
     on_step("高发地点")
 
     out.parent.mkdir(parents=True, exist_ok=True)
