@@ -141,3 +141,37 @@ def test_missing_file_is_a_value_error(tmp_path, restore_rules):
     with pytest.raises(ValueError):
         reload_rules(tmp_path / "nope.toml")
     assert classify("楼道灯不亮").category == "property"
+
+
+MINED = """\
+[meta]
+match = "token"
+count = "log"
+min_score = -inf
+
+[categories."甲"]
+label = "甲"
+[categories."甲".keywords]
+"学校" = 1
+"医院" = -2
+
+[categories."乙"]
+label = "乙"
+[categories."乙".keywords]
+"医院" = 2.5
+"""
+
+
+def test_token_mode_log_counts_and_negative_weights(tmp_path):
+    p = tmp_path / "mined.toml"
+    p.write_text(MINED, encoding="utf-8")
+    # 甲 = 1 × (1 + ln 3) − 2 ≈ 0.10 (学校 three times, 医院 against); 乙 = 2.5
+    assert classify("学校学校学校医院", rules=p).category == "乙"
+    # 学校 ×12 → 1 × (1 + ln 12) ≈ 3.48; 甲 = 3.48 - 2 = 1.48 < 2.5
+    assert classify("学校" * 12 + "医院", rules=p).category == "乙"
+    assert classify("学校", rules=p).category == "甲"
+    # only a negative keyword matched: the other label (total 2.5) wins, nothing is "other"
+    c = classify("医院", rules=p)
+    assert c.category == "乙" and not c.flagged
+    # nothing matched at all → other
+    assert classify("今天天气不错", rules=p).category == "other"
