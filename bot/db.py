@@ -48,13 +48,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def insert_ignore(session: Session, model, **values) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip; None when the row existed."""
+def upsert_for(session: Session):
+    """The dialect's `insert` with ON CONFLICT support (PostgreSQL and SQLite both have it)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(model).values(**values).on_conflict_do_nothing().returning(model.id)
+    return insert
+
+
+def insert_ignore(session: Session, model, **values) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip; None when the row existed."""
+    statement = upsert_for(session)(model).values(**values).on_conflict_do_nothing().returning(model.id)
     return session.execute(statement).scalar()
 
 

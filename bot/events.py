@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 import nlp
 from bot import deadlines, notify
-from bot.db import utcnow
+from bot.db import upsert_for, utcnow
 from bot.lifecycle import OPEN, record_creation, transition
 from bot.models import Attachment, Event, Follower, Grid, Resident
 from bot.numbering import next_number
@@ -63,12 +63,15 @@ def resident(session: Session, openid: str) -> Resident:
     return found
 
 
-def touch_resident(session: Session, openid: str) -> Resident:
-    """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window."""
-    person = resident(session, openid)
-    person.last_message_at = utcnow()
-    person.subscribed = True
-    return person
+def touch_resident(session: Session, openid: str) -> None:
+    """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window.
+    One upsert statement: this runs for every incoming message."""
+    now = utcnow()
+    insert = upsert_for(session)
+    session.execute(
+        insert(Resident).values(openid=openid, subscribed=True, last_message_at=now, created_at=now)
+        .on_conflict_do_update(index_elements=[Resident.openid], set_={"last_message_at": now, "subscribed": True})
+    )
 
 
 def report(session: Session, data: Report, grid_hint: Grid | None = None) -> Reported:
@@ -110,16 +113,17 @@ def find_duplicate(session: Session, event: Event) -> Event | None:
     if event.grid_id is None or event.category == "other":
         return None
     since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
-    candidates = session.scalars(
-        select(Event).where(Event.grid_id == event.grid_id, Event.category == event.category, Event.id != event.id,
-                            Event.status.in_(OPEN), Event.created_at >= since)
+    candidates = session.execute(
+        select(Event.id, Event.lat, Event.lng)
+        .where(Event.grid_id == event.grid_id, Event.category == event.category, Event.id != event.id,
+               Event.status.in_(OPEN), Event.created_at >= since)
         .order_by(Event.id.desc()).limit(10)
     )
-    for other in candidates:
-        both_located = None not in (event.lat, event.lng, other.lat, other.lng)
-        if both_located and metres(event.lat, event.lng, other.lat, other.lng) > DUPLICATE_METRES:
+    for other_id, lat, lng in candidates:
+        both_located = None not in (event.lat, event.lng, lat, lng)
+        if both_located and metres(event.lat, event.lng, lat, lng) > DUPLICATE_METRES:
             continue
-        return other
+        return session.get(Event, other_id)
     return None
 
 

@@ -39,7 +39,8 @@ class Grid(Base):
     lng: Mapped[float | None] = mapped_column(Float)
     duty_phone: Mapped[str | None] = mapped_column(String(32))
 
-    parent: Mapped[Grid | None] = relationship(remote_side="Grid.id", lazy="joined", join_depth=4)
+    # On access: the identity map makes the walk up the tree cheap, without a 4-level join per load.
+    parent: Mapped[Grid | None] = relationship(remote_side="Grid.id")
 
     @property
     def alias_list(self) -> list[str]:
@@ -75,7 +76,7 @@ class Worker(Base):
     skills: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    grid: Mapped[Grid | None] = relationship(lazy="joined")
+    grid: Mapped[Grid | None] = relationship()
 
 
 class Resident(Base):
@@ -138,7 +139,7 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    reporter: Mapped[Resident | None] = relationship(lazy="joined")
+    reporter: Mapped[Resident | None] = relationship()
     grid: Mapped[Grid | None] = relationship(lazy="joined")
     worker: Mapped[Worker | None] = relationship(lazy="joined")
     # selectin: a batch of events loads all their timelines in one extra query, not one per event.

@@ -21,7 +21,22 @@ def local_now(now: datetime | None = None) -> datetime:
 
 
 def next_number(session: Session, now: datetime | None = None) -> str:
-    """Atomically take the next number of the day (row-level UPDATE … RETURNING, safe across processes)."""
+    """Atomically take the next number of the day (row-level UPDATE … RETURNING, safe across processes).
+
+    On PostgreSQL the counter is bumped in its own short transaction: inside the report's
+    transaction the row would stay locked until that commits, and every concurrent report would
+    queue behind it. A report that then rolls back leaves a gap, as a SEQUENCE would. SQLite has a
+    single writer anyway, and a second connection would wait on the report's own write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        with Session(session.get_bind()) as own:
+            number = _take(own, now)
+            own.commit()
+            return number
+    return _take(session, now)
+
+
+def _take(session: Session, now: datetime | None) -> str:
     day = local_now(now).strftime("%Y%m%d")
     key = f"{PREFIX}{day}"
     for _ in range(5):
