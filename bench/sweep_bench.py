@@ -1,7 +1,8 @@
 """The supervision sweep (bot.supervision.sweep) timed on a generated database.
 
-    python bench/generate.py --events 1000000 --database-url postgresql+psycopg://postgres@127.0.0.1:5432/weilinli_bench --reset
-    python bench/sweep_bench.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/weilinli_bench
+    URL=postgresql+psycopg://postgres@127.0.0.1:5432/weilinli_bench
+    python bench/generate.py --events 1000000 --database-url $URL --reset
+    python bench/sweep_bench.py --database-url $URL
 
 Prints (1) the due-event scan: the sweep's query for events whose next checkpoint has passed,
 best and median of `--runs`, over the whole table; (2) one real sweep at `now` (reminders, 督办,
