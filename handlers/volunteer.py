@@ -171,27 +171,6 @@ def order_command(ctx: Context) -> str:
     return _show_menu(ctx, rest)
 
 
-def _wants_service(ctx: Context) -> bool:
-    """Plain words asking for a service (the classifier's `service` intent) rather than reporting a
-    public problem: a menu service is named and it is for the resident's home (or no category fits);
-    with no menu service named and no category, the menu is shown."""
-    if not ctx.text or ctx.classification.intent != "service" or ctx.classification.urgent:
-        return False
-    service = services_menu.match(ctx.text)
-    ctx.data["service"] = service
-    if service is None:
-        return ctx.classification.category == "other"
-    return ctx.classification.category == "other" or services_menu.private(ctx.text)
-
-
-@router.on(resident_only, msg_type("text", "voice"), _wants_service)
-def order_in_words(ctx: Context) -> str:
-    service = ctx.data["service"]
-    if service is None:
-        return "您是想预约便民服务吗？\n" + _show_menu(ctx, ctx.text)
-    return _create(ctx, service, ctx.text)
-
-
 # ==== residents: query, cancel, rate (评单), opt out (不晒单) ====
 
 @router.on(resident_only, command("我的点单", "我的服务单", "我的预约"))
@@ -308,6 +287,36 @@ def opt_out(ctx: Context) -> str:
     if order.public:
         orders.set_public(ctx.session, order, False)
     return f"好的，服务单 {order.number} 不会在晒单中展示。"
+
+
+# -- last: a service asked for in plain words (after the commands above, e.g. 取消点单) --
+
+_RESIDENT_COMMANDS = command("查询", "我的事件", "我的反映", "查看进度", "补充", "撤销", "取消", "帮助", "菜单", "关注",
+                             "跟进")
+_answering_event_question = dialog("awaiting_place", "awaiting_photo", "awaiting_description", "awaiting_follow")
+
+
+def _wants_service(ctx: Context) -> bool:
+    """Plain words asking for a service (the classifier's `service` intent) rather than reporting a
+    public problem: a menu service is named and it is for the resident's home (or no category fits);
+    with no menu service named and no category, the menu is shown."""
+    if not ctx.text or NUMBER.search(ctx.text) or _RESIDENT_COMMANDS(ctx) or _answering_event_question(ctx):
+        return False
+    if ctx.classification.intent != "service" or ctx.classification.urgent:
+        return False
+    service = services_menu.match(ctx.text)
+    ctx.data["service"] = service
+    if service is None:
+        return ctx.classification.category == "other"
+    return ctx.classification.category == "other" or services_menu.private(ctx.text)
+
+
+@router.on(resident_only, msg_type("text", "voice"), _wants_service)
+def order_in_words(ctx: Context) -> str:
+    service = ctx.data["service"]
+    if service is None:
+        return "您是想预约便民服务吗？\n" + _show_menu(ctx, ctx.text)
+    return _create(ctx, service, ctx.text)
 
 
 # ==== volunteers ====

@@ -313,3 +313,21 @@ def test_showcase_escapes_text_and_honours_a_later_opt_out(wx, crew):
     assert "不会在晒单中展示" in wx.text(RESIDENT, "不公开").text
     assert "周*" not in httpx.get(f"{crew.app_url}/showcase", timeout=10).text
     assert not order(number).public and order(number).timeline[-1].note.startswith("居民选择不公开")
+
+
+def test_unsatisfied_is_flagged_not_shown_and_cancel_tells_the_volunteer(wx, crew):
+    number, _ = place_order(wx)
+    wx.text(SUN, f"抢单 {number}")
+    wx.text(SUN, f"完成 {number} 修好了")
+    reply = wx.text(RESIDENT, "不满意 刀还是钝").text
+    assert "调度员跟进" in reply
+    saved = order(number)
+    assert saved.status == "rated" and saved.rating == "unsatisfied" and saved.flagged
+    assert "孙*" not in httpx.get(f"{crew.app_url}/showcase", timeout=10).text
+
+    second, _ = place_order(wx, "点单 修伞 翠柳村1栋")
+    assert "接单成功" in wx.text(ZHOU, "抢单").text
+    assert "已取消" in wx.text(RESIDENT, "取消点单").text
+    assert order(second).status == "cancelled"
+    wait_text(crew, ZHOU, "服务单取消")
+    assert "不能" in wx.text(ZHOU, f"完成 {second} 好了").text
