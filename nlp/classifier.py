@@ -550,7 +550,7 @@ def _intent(m: _Matchers, t, urgent_hit, event_number, rating, problem, placed, 
     if urgent_hit:
         return "report", ""
     L = m.lists
-    if rating and not (problem and len(t) > 40 and not t.startswith(("满意", "基本满意", "不满意"))):
+    if rating and (extract.rating_at_start(t) or not (problem or placed)):
         return "rate", rating
     if event_number:
         return "query", event_number

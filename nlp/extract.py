@@ -85,6 +85,12 @@ _RATING_WORDS = (
 _RATING_LEAD = re.compile(r"^[\s,.!?，。！？、~～:：]*(?:评价|我的评价|评分|打分)?[\s,.!?，。！？:：]*")
 
 
+def rating_at_start(text: str) -> bool:
+    """The message opens with a rating word (after an optional 评价:)."""
+    head = _RATING_LEAD.sub("", text)
+    return any(head.startswith(word) for word, _ in _RATING_WORDS)
+
+
 def extract_rating(text: str) -> str | None:
     """The rating a message *is*: it starts with a rating word (after 评价:), or is a short message
     made of one. 满意/基本满意/不满意 (the 12345 scale)."""

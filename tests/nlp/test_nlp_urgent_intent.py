@@ -71,6 +71,8 @@ def test_ordinary_not_urgent(text):
         ("基本满意", "rate"),
         ("不满意，路灯还是不亮", "rate"),
         ("非常满意，谢谢网格员", "rate"),
+        ("我很满意", "rate"),
+        ("对物业很不满意，电梯坏了一周", "report"),
         ("你好", "greeting"),
         ("您好，在吗？", "greeting"),
         ("hi", "greeting"),
