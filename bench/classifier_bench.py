@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the tipdm2020c_*.jsonl files")
     ap.add_argument("--reuse", action="store_true", help="reuse bench/out/tipdm_mined.toml if present")
-    ap.add_argument("--per-label", type=int, default=300)
+    ap.add_argument("--per-label", type=int, default=300, help="keywords for each label")
+    ap.add_argument("--neg-per-label", type=int, default=None, help="keywords against each label")
     ap.add_argument("--rounds", type=int, default=3, help="timing rounds (best is kept)")
     args = ap.parse_args(argv)
 
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     rules_path = OUT / "tipdm_mined.toml"
     if not (args.reuse and rules_path.exists()):
         t0 = time.perf_counter()
-        m = mine(read_labelled(train), per_label=args.per_label)
+        kw = {} if args.neg_per_label is None else {"neg_per_label": args.neg_per_label}
+        m = mine(read_labelled(train), per_label=args.per_label, **kw)
         rules_path.write_text(to_toml(m, source=train.name), encoding="utf-8")
         print(f"mined {rules_path.relative_to(ROOT)} from {train.name} in {time.perf_counter() - t0:.0f} s")
     rows = read_labelled(test)
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rs = load_rules_file(rules_path, base=_default_rules())
     n_kw = sum(len(v) for v in rs.single.values())
+    n_neg = sum(1 for v in rs.single.values() for _, w in v if w < 0)
 
     rep = evaluate(rows, lambda t: classify(t, rules=rs).category, labels=list(rs.codes))
     texts = [t for t, _ in rows]
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "characters": chars,
         "rules": str(rules_path.relative_to(ROOT)),
         "keyword_entries": n_kw,
+        "negative_entries": n_neg,
         "accuracy": round(rep.accuracy, 4),
         "macro_f1": round(rep.macro_f1, 4),
         "jieba_lcut_msgs_per_s": round(len(texts) / lcut_cpu, 1),
@@ -106,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_default_vs_lcut": round(lcut_cpu / dflt_cpu, 3),
         "wall_ratio_mined_vs_lcut": round(lcut_wall / mined_wall, 3),
     }
-    print(f"test: {test.name}  messages: {len(texts)}  rules: {rules_path.name} ({n_kw} keywords)")
+    print(f"test: {test.name}  messages: {len(texts)}  rules: {rules_path.name} "
+          f"({n_kw} weighted keywords, {n_neg} of them negative)")
     print(f"accuracy  {rep.accuracy:.4f}")
     print(f"macro-F1  {rep.macro_f1:.4f}")
     for lab, v in rep.per_label().items():

@@ -103,7 +103,7 @@ def mine_command(
     out: Path = typer.Option(..., "--out", "-o", help="rules file (TOML) to write"),
     per_label: int = typer.Option(300, "--per-label", min=1, help="keywords kept per label"),
     min_df: int = typer.Option(2, "--min-df", min=1, help="a keyword must occur in this many messages"),
-    neg_per_label: int = typer.Option(100, "--neg-per-label", min=0, help="negative keywords kept per label"),
+    neg_per_label: int = typer.Option(300, "--neg-per-label", min=0, help="negative keywords kept per label"),
     iterations: int = typer.Option(200, "--iterations", min=1, help="training iterations"),
 ) -> None:
     """Propose weighted keyword rules from labelled history, for a person to review."""

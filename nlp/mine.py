@@ -57,7 +57,7 @@ def usable(tok: str) -> bool:
 def mine(
     rows: Sequence[tuple[str, str]],
     per_label: int = 300,
-    neg_per_label: int = 100,
+    neg_per_label: int = 300,
     min_df: int = 2,
     iterations: int = 200,
     l2: float = 1e-4,
