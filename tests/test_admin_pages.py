@@ -265,6 +265,7 @@ def test_resident_script_is_shown_as_text(browser, site):
     assert browser.evaluate("window.__xss") is None
     assert browser.locator("#event-text script, #event-text img").count() == 0
     assert browser.dialogs == []
+    shot(browser, "detail-script")
 
 
 def test_dashboard_chart_renders(browser, site, wx):
