@@ -143,7 +143,7 @@ def get_event(number: str, session: DB, login: Viewer) -> dict:
 
 
 def _worker(session: Session, body: dict) -> Worker:
-    query = select(Worker).where(Worker.active.is_(True))
+    query = select(Worker).where(Worker.active.is_(True), Worker.role == "grid_worker")  # volunteers take orders
     if body.get("worker_id"):
         try:
             query = query.where(Worker.id == int(body["worker_id"]))

@@ -139,7 +139,7 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    reporter: Mapped[Resident | None] = relationship()
+    reporter: Mapped[Resident | None] = relationship(lazy="joined")
     grid: Mapped[Grid | None] = relationship(lazy="joined")
     worker: Mapped[Worker | None] = relationship(lazy="joined")
     # selectin: a batch of events loads all their timelines in one extra query, not one per event.

@@ -49,7 +49,8 @@ def duty_list(session: Session, grid: Grid | None) -> list[Worker]:
     community = grid.ancestor("community") or grid
     ids = [community.id] + list(session.scalars(select(Grid.id).where(Grid.parent_id == community.id)))
     return list(session.scalars(
-        select(Worker).where(Worker.grid_id.in_(ids), Worker.openid.is_not(None), Worker.active.is_(True))
+        select(Worker).where(Worker.grid_id.in_(ids), Worker.openid.is_not(None), Worker.active.is_(True),
+                             Worker.role == "grid_worker")
     ))
 
 

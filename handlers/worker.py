@@ -23,6 +23,7 @@ HELP = (
     "· 退回 [编号] 原因\n· 上报 [编号] 原因（升级处理）\n· 巡查 问题描述（巡查发现的问题）\n"
     "不写编号时，指最近的一条任务。"
 )
+VOLUNTEER_HELP = "志愿者指令：\n· 抢单 [编号]\n· 完成 [编号] 备注（可再发照片）\n· 退单 [编号]\n· 我的服务"
 NOT_YOURS = "未找到该任务，或它不是派给您的任务。回复“我的任务”查看。"
 
 
@@ -66,7 +67,8 @@ def bind(ctx: Context) -> str:
     ctx.__dict__.pop("role", None)
     grid = worker.grid.full_name if worker.grid else "未分配网格"
     title = "志愿者" if worker.role == "volunteer" else "网格员"
-    return f"绑定成功！{worker.name}（{title}，{grid}）。\n" + (HELP if worker.role == "grid_worker" else "")
+    commands = HELP if worker.role == "grid_worker" else VOLUNTEER_HELP
+    return f"绑定成功！{worker.name}（{title}，{grid}）。\n{commands}"
 
 
 # -- grid workers --
