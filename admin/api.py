@@ -84,7 +84,7 @@ def visible_event(session: Session, login: LoginSession, number: str) -> Event:
     return event
 
 
-def _text(body: dict, *names: str, required: str | None = None) -> str:
+def text_field(body: dict, *names: str, required: str | None = None) -> str:
     value = next((str(body[n]).strip() for n in names if body.get(n) not in (None, "")), "")
     if required and not value:
         raise HTTPException(400, required)
@@ -103,7 +103,7 @@ def _act(session: Session, action, *args, **kwargs) -> None:
 @router.post("/login")
 async def login(request: Request, response: Response, session: DB, body: Body) -> dict:
     """Log in with `username` and `password` (form or JSON); sets the session cookie."""
-    username, password = _text(body, "username"), str(body.get("password") or "")
+    username, password = text_field(body, "username"), str(body.get("password") or "")
     client = request.client.host if request.client else "?"
     limit = get_settings().login_attempts_per_10min
     if get_store().hit_rate_limit(f"login:{username}:{client}", limit, window=600, count=False):
@@ -142,23 +142,29 @@ def get_event(number: str, session: DB, login: Viewer) -> dict:
     return event_json(session, event, show_phone=login.user.role in auth.CAN_ACT)
 
 
-def _worker(session: Session, body: dict) -> Worker:
-    query = select(Worker).where(Worker.active.is_(True), Worker.role == "grid_worker")  # volunteers take orders
-    if body.get("worker_id"):
+def pick_person(session: Session, body: dict, *, role: str, key: str, label: str) -> Worker:
+    """The one active `role` named in the body by `<key>_id`, `<key>_phone` or `<key>_name` / `<key>`."""
+    query = select(Worker).where(Worker.active.is_(True), Worker.role == role)
+    if body.get(f"{key}_id"):
         try:
-            query = query.where(Worker.id == int(body["worker_id"]))
+            query = query.where(Worker.id == int(body[f"{key}_id"]))
         except (TypeError, ValueError) as exc:
-            raise HTTPException(400, "worker_id 应为数字") from exc
-    elif body.get("worker_phone"):
-        query = query.where(Worker.phone == str(body["worker_phone"]))
-    elif body.get("worker_name") or body.get("worker"):
-        query = query.where(Worker.name == str(body.get("worker_name") or body.get("worker")))
+            raise HTTPException(400, f"{key}_id 应为数字") from exc
+    elif body.get(f"{key}_phone"):
+        query = query.where(Worker.phone == str(body[f"{key}_phone"]))
+    elif body.get(f"{key}_name") or body.get(key):
+        query = query.where(Worker.name == str(body.get(f"{key}_name") or body.get(key)))
     else:
-        raise HTTPException(400, "请指定 worker_id、worker_phone 或 worker_name")
+        raise HTTPException(400, f"请指定 {key}_id、{key}_phone 或 {key}_name")
     found = list(session.scalars(query.limit(2)))
     if len(found) != 1:
-        raise HTTPException(400, "未找到唯一的处置人员")
+        raise HTTPException(400, f"未找到唯一的{label}")
     return found[0]
+
+
+def _worker(session: Session, body: dict) -> Worker:
+    # Events go to grid workers; volunteers take service orders (admin/orders_api.py).
+    return pick_person(session, body, role="grid_worker", key="worker", label="处置人员")
 
 
 @router.post("/events/{number}/assign")
@@ -168,7 +174,7 @@ def assign(number: str, session: DB, login: Actor, body: Body) -> dict:
     worker = _worker(session, body)
     if not auth.in_scope(login.user, worker.grid):
         raise HTTPException(403, "该处置人员不在您的管辖范围")
-    _act(session, dispatch.assign, event, worker, actor_name=login.user.username, note=_text(body, "note"))
+    _act(session, dispatch.assign, event, worker, actor_name=login.user.username, note=text_field(body, "note"))
     return event_json(session, event, show_phone=True)
 
 
@@ -176,7 +182,7 @@ def assign(number: str, session: DB, login: Actor, body: Body) -> dict:
 def escalate(number: str, session: DB, login: Actor, body: Body) -> dict:
     """上报升级: one grade up (A→B→C→D), into that level's queue; `reason` optional."""
     event = visible_event(session, login, number)
-    _act(session, dispatch.escalate, event, actor_name=login.user.username, reason=_text(body, "reason", "note"))
+    _act(session, dispatch.escalate, event, actor_name=login.user.username, reason=text_field(body, "reason", "note"))
     return event_json(session, event, show_phone=True)
 
 
@@ -184,7 +190,7 @@ def escalate(number: str, session: DB, login: Actor, body: Body) -> dict:
 def close(number: str, session: DB, login: Actor, body: Body) -> dict:
     """核查结案: a completed event is checked and closed; the residents are asked to rate."""
     event = visible_event(session, login, number)
-    _act(session, dispatch.close, event, actor_name=login.user.username, note=_text(body, "note"))
+    _act(session, dispatch.close, event, actor_name=login.user.username, note=text_field(body, "note"))
     return event_json(session, event, show_phone=True)
 
 
@@ -192,7 +198,7 @@ def close(number: str, session: DB, login: Actor, body: Body) -> dict:
 def reject(number: str, session: DB, login: Actor, body: Body) -> dict:
     """不予受理: `reason` required."""
     event = visible_event(session, login, number)
-    reason = _text(body, "reason", "note", required="不予受理必须填写原因（reason）")
+    reason = text_field(body, "reason", "note", required="不予受理必须填写原因（reason）")
     _act(session, dispatch.reject, event, actor_name=login.user.username, reason=reason)
     return event_json(session, event, show_phone=True)
 
@@ -201,6 +207,6 @@ def reject(number: str, session: DB, login: Actor, body: Body) -> dict:
 def message(number: str, session: DB, login: Actor, body: Body) -> dict:
     """Message the event's residents through the push outbox: `text` required."""
     event = visible_event(session, login, number)
-    text = _text(body, "text", "message", required="请填写留言内容（text）")
+    text = text_field(body, "text", "message", required="请填写留言内容（text）")
     _act(session, dispatch.message, event, actor_name=login.user.username, text=text)
     return event_json(session, event, show_phone=True)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin import auth
-from admin.api import DB, Actor, Body, Viewer
+from admin.api import DB, Actor, Body, Viewer, pick_person, text_field
 from admin.present import local_iso, mask_phone
 from bot import orders
 from bot.models import LoginSession, Order, OrderOffer, Worker
@@ -65,26 +65,8 @@ def visible_order(session: Session, login: LoginSession, number: str) -> Order:
 
 
 def _volunteer(session: Session, body: dict) -> Worker:
-    query = select(Worker).where(Worker.active.is_(True), Worker.role == "volunteer")
-    if body.get("volunteer_id"):
-        try:
-            query = query.where(Worker.id == int(body["volunteer_id"]))
-        except (TypeError, ValueError) as exc:
-            raise HTTPException(400, "volunteer_id 应为数字") from exc
-    elif body.get("volunteer_phone"):
-        query = query.where(Worker.phone == str(body["volunteer_phone"]))
-    elif body.get("volunteer_name") or body.get("volunteer"):
-        query = query.where(Worker.name == str(body.get("volunteer_name") or body.get("volunteer")))
-    else:
-        raise HTTPException(400, "请指定 volunteer_id、volunteer_phone 或 volunteer_name")
-    found = list(session.scalars(query.limit(2)))
-    if len(found) != 1:
-        raise HTTPException(400, "未找到唯一的志愿者")
-    return found[0]
+    return pick_person(session, body, role="volunteer", key="volunteer", label="志愿者")
 
-
-def _note(body: dict, *names: str) -> str:
-    return next((str(body[n]).strip() for n in names if body.get(n) not in (None, "")), "")[:1000]
 
 
 @router.get("")
@@ -132,7 +114,7 @@ def assign(number: str, session: DB, login: Actor, body: Body) -> dict:
     volunteer = _volunteer(session, body)
     if not auth.in_scope(login.user, volunteer.grid):
         raise HTTPException(403, "该志愿者不在您的管辖范围")
-    _act(orders.assign, session, order, volunteer, actor_name=login.user.username, note=_note(body, "note"))
+    _act(orders.assign, session, order, volunteer, actor_name=login.user.username, note=text_field(body, "note"))
     return order_json(session, order, show_phone=True)
 
 
@@ -150,7 +132,7 @@ def offer(number: str, session: DB, login: Actor) -> dict:
 def cancel(number: str, session: DB, login: Actor, body: Body) -> dict:
     """取消: `reason` required; the resident and the volunteer (if any) are told."""
     order = visible_order(session, login, number)
-    reason = _note(body, "reason", "note")
+    reason = text_field(body, "reason", "note")
     if not reason:
         raise HTTPException(400, "取消服务单必须填写原因（reason）")
     _act(orders.cancel, session, order, actor="dispatcher", actor_name=login.user.username, reason=reason)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 import nlp
 from admin import auth, queries
-from admin.api import DB, Actor, Body, Viewer, _act, _text, visible_event
+from admin.api import DB, Actor, Body, Viewer, _act, text_field, visible_event
 from admin.present import local_iso, mask_phone
 from bot import dispatch, registry
 from bot.db import utcnow
@@ -115,9 +115,9 @@ def list_events(request: Request, session: DB, login: Viewer) -> dict:
 def change_category(number: str, session: DB, login: Actor, body: Body) -> dict:
     """调整分类: `category` (a taxonomy code), optional `subcategory`."""
     event = visible_event(session, login, number)
-    category = _text(body, "category", required="请选择分类（category）")
+    category = text_field(body, "category", required="请选择分类（category）")
     _act(session, dispatch.change_category, event, actor_name=login.user.username, category=category,
-         subcategory=_text(body, "subcategory"))
+         subcategory=text_field(body, "subcategory"))
     return {"ok": True, "number": event.number, "category": event.category, "subcategory": event.subcategory}
 
 
@@ -125,9 +125,9 @@ def change_category(number: str, session: DB, login: Actor, body: Body) -> dict:
 def change_grade(number: str, session: DB, login: Actor, body: Body) -> dict:
     """调整等级: `grade` A–D, optional `reason`."""
     event = visible_event(session, login, number)
-    grade = _text(body, "grade", required="请选择等级（grade）")
+    grade = text_field(body, "grade", required="请选择等级（grade）")
     _act(session, dispatch.change_grade, event, actor_name=login.user.username, grade=grade,
-         reason=_text(body, "reason", "note"))
+         reason=text_field(body, "reason", "note"))
     return {"ok": True, "number": event.number, "grade": event.grade}
 
 
@@ -135,9 +135,9 @@ def change_grade(number: str, session: DB, login: Actor, body: Body) -> dict:
 def merge(number: str, session: DB, login: Actor, body: Body) -> dict:
     """合并重复事件: `target` (the number this one duplicates), optional `note`."""
     event = visible_event(session, login, number)
-    target_number = _text(body, "target", "into", required="请填写要合并到的事件编号（target）")
+    target_number = text_field(body, "target", "into", required="请填写要合并到的事件编号（target）")
     target = visible_event(session, login, target_number)
-    _act(session, dispatch.merge, event, target, actor_name=login.user.username, note=_text(body, "note"))
+    _act(session, dispatch.merge, event, target, actor_name=login.user.username, note=text_field(body, "note"))
     return {"ok": True, "number": event.number, "merged_into": target.number}
 
 
@@ -191,7 +191,7 @@ def _visible_worker(session: Session, login: LoginSession, worker_id: int) -> Wo
 
 
 def _phone(body: dict) -> str:
-    phone = _text(body, "phone", required="请填写手机号")
+    phone = text_field(body, "phone", required="请填写手机号")
     if not registry.PHONE.match(phone):
         raise HTTPException(400, f"手机号格式不正确：{phone}")
     return phone
@@ -199,7 +199,7 @@ def _phone(body: dict) -> str:
 
 def _apply_worker(session: Session, login: LoginSession, worker: Worker, body: dict) -> None:
     if "name" in body:
-        worker.name = _text(body, "name", required="请填写姓名")[:64]
+        worker.name = text_field(body, "name", required="请填写姓名")[:64]
     if "phone" in body:
         phone = _phone(body)
         clash = session.scalar(select(Worker.id).where(Worker.phone == phone, Worker.id != (worker.id or 0)))
@@ -219,7 +219,7 @@ def _apply_worker(session: Session, login: LoginSession, worker: Worker, body: d
 @router.post("/workers")
 def add_worker(session: DB, login: Actor, body: Body) -> dict:
     """A new grid worker or volunteer: `name`, `phone`, `grid_id`, `role`, optional `skills`."""
-    role = _text(body, "role") or "grid_worker"
+    role = text_field(body, "role") or "grid_worker"
     if role not in ROLE_LABELS:
         raise HTTPException(400, "role 应为 grid_worker 或 volunteer")
     worker = Worker(name="", phone="", role=role, active=True, skills="")
@@ -434,7 +434,7 @@ def validate_rules(login: Viewer, body: Body) -> dict:
 @router.post("/rules/test")
 def test_rules(login: Viewer, body: Body) -> dict:
     """Classify a sentence (`text`) with the active rules and explain the result."""
-    text = _text(body, "text", required="请输入要测试的句子（text）")
+    text = text_field(body, "text", required="请输入要测试的句子（text）")
     return classification_json(text)
 
 
