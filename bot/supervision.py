@@ -57,11 +57,8 @@ def _claim(session: Session, event: Event, kind: str, now: datetime) -> bool:
                          at=now) is not None
 
 
-def check(session: Session, event: Event, now: datetime, done: set[str] | None = None) -> int:
+def check(session: Session, event: Event, now: datetime, done: set[str]) -> int:
     """Fire the event's checkpoints that are due; `done` lists the round's notices already sent."""
-    if done is None:
-        done = set(session.scalars(select(SupervisionNotice.kind).where(
-            SupervisionNotice.event_id == event.id, SupervisionNotice.round == event.deadline_round)))
     done = set(done)
     fired, round_checked = 0, event.deadline_round
     for kind, at in deadlines.checkpoints(event):
