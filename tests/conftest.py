@@ -99,10 +99,21 @@ class Env:
 
 
 def _reset_database() -> None:
+    """Empty every table. The running service's background jobs may hold row locks at that moment,
+    and PostgreSQL can pick this transaction as a deadlock victim: try again."""
+    from sqlalchemy.exc import OperationalError
+
     engine = db.get_engine()
-    with engine.begin() as conn:
-        for table in reversed(db.Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                for table in reversed(db.Base.metadata.sorted_tables):
+                    conn.execute(table.delete())
+            return
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
