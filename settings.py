@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     dialog_ttl: int = Field(600, description="seconds a multi-turn follow-up waits for an answer")
     rate_limit_per_minute: int = Field(20, description="messages one OpenID may send per minute")
+    threads: int = Field(8, description="requests one process handles at once (webhook, API, admin pages)")
     outbox_interval: float = Field(2.0, description="seconds between push-outbox sweeps")
     outbox_max_attempts: int = 8
     media_interval: float = Field(10.0, description="seconds between downloads of residents' photos")

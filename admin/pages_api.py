@@ -20,8 +20,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from openpyxl import Workbook
-from openpyxl.styles import Font, PatternFill
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -323,6 +321,9 @@ def _masked_rows(login: LoginSession, rows: list[list[str]]) -> list:
 
 def spreadsheet(rows: list[list], sheet_name: str, widths: list[int] | None = None) -> bytes:
     """An XLSX file of `rows` (header first), safe against formula injection."""
+    from openpyxl import Workbook  # only for the ledger export: keeps it out of start-up
+    from openpyxl.styles import Font, PatternFill
+
     book = Workbook()
     sheet = book.active
     sheet.title = sheet_name

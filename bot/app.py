@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
@@ -18,7 +19,6 @@ from admin import pages as admin_pages
 from admin import pages_api as admin_pages_api
 from bot import open311, orders, outbox, ratings, showcase, supervision
 from bot.db import get_engine, session_factory, session_scope
-from bot.migrate import upgrade
 from bot.models import Grid
 from bot.scheduler import Scheduler
 from bot.store import get_store
@@ -71,7 +71,12 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Blocking handlers run in this many threads. More only contend for the GIL and hold more
+        # database transactions open at once; the rest wait their turn on the event loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if settings.effective_database_url.startswith("sqlite"):
+            from bot.migrate import upgrade  # Alembic is slow to import: only where it runs
+
             upgrade()
         get_engine()
         store = get_store()

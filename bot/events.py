@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import nlp
-from bot import deadlines, notify
+from bot import deadlines, gridindex, notify
 from bot.db import upsert_for, utcnow
 from bot.lifecycle import OPEN, record_creation, transition
 from bot.models import Attachment, Event, Follower, Grid, Resident
@@ -44,14 +44,26 @@ class Report:
 
 
 @dataclass
+class Duplicate:
+    """An open event that looks like the same problem: all a resident is told about it."""
+
+    id: int
+    number: str
+    status: str
+
+
+@dataclass
 class Reported:
     event: Event
     route: Route
     created: bool  # False when a retry found the event its first delivery created
-    duplicate: Event | None = None  # an open event that looks like the same problem
+    duplicate: Duplicate | None = None
 
 
 def resident(session: Session, openid: str) -> Resident:
+    found = session.info.get(("resident", openid))  # touch_resident already upserted it in this unit of work
+    if found is not None:
+        return found
     found = session.scalar(select(Resident).where(Resident.openid == openid))
     if found is None:
         try:
@@ -63,68 +75,79 @@ def resident(session: Session, openid: str) -> Resident:
     return found
 
 
-def touch_resident(session: Session, openid: str) -> None:
+def touch_resident(session: Session, openid: str) -> Resident:
     """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window.
-    One upsert statement: this runs for every incoming message."""
+    One upsert statement, which also loads the resident: this runs for every incoming message."""
     now = utcnow()
     insert = upsert_for(session)
-    session.execute(
+    person = session.scalars(
         insert(Resident).values(openid=openid, subscribed=True, last_message_at=now, created_at=now)
         .on_conflict_do_update(index_elements=[Resident.openid], set_={"last_message_at": now, "subscribed": True})
-    )
+        .returning(Resident),
+        execution_options={"populate_existing": True},
+    ).one()
+    session.info[("resident", openid)] = person
+    return person
 
 
 def report(session: Session, data: Report, grid_hint: Grid | None = None) -> Reported:
-    """Create the event, classify, route and assign it — idempotent on `source_key`."""
+    """Create the event, classify, route and assign it — idempotent on `source_key`.
+
+    Everything is decided before the event is added, so it is written in one flush: one INSERT of
+    the event and one of its timeline rows, no UPDATE after (this runs for every report)."""
     if data.source_key:
         existing = session.scalar(select(Event).where(Event.source_key == data.source_key))
         if existing is not None:
             return Reported(existing, _current_route(existing), created=False)
     person = resident(session, data.openid)
     result = nlp.classify(data.text) if data.text else None
+    now = utcnow()
     event = Event(
-        number=next_number(session),
-        reporter=person,
-        source=data.source,
-        source_key=data.source_key,
-        text=data.text,
-        created_at=utcnow(),
+        reporter=person, source=data.source, source_key=data.source_key, text=data.text, created_at=now,
+        updated_at=now, status="reported", urgent=False, flagged=False, deadline_round=0, reopen_count=0,
+        overdue=False, overdue_count=0, lat=data.lat, lng=data.lng,
+        attachments=[], timeline=[],  # known empty: no lazy load when they are read later
     )
     _apply_classification(event, result)
     event.phone = event.phone or data.phone
-    deadlines.start_round(event, event.created_at, new_round=False)
+    with session.no_autoflush:
+        grid, event.place_text = _locate(session, data, result)
+        if grid is not None and person.grid_id != grid.id:
+            person.grid = grid
+        routed = route(session, grid or grid_hint or _last_grid(session, person), event.grade)
+    event.number = next_number(session)
+    deadlines.start_round(event, now, new_round=False)
     session.add(event)
-    grid, place = _locate(session, data, result)
-    event.place_text = place
-    event.lat, event.lng = data.lat, data.lng
-    session.flush()
-    record_creation(session, event, actor="resident", note=data.text[:500])
+    record_creation(session, event, actor="resident", note=data.text[:500], flush=False)
     if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
-        _attach(session, event, data)
-    chosen = grid or grid_hint or person.grid
-    if grid is not None:
-        person.grid = grid
-    routed = _route_event(session, event, chosen)
+        _attach(session, event, data, flush=False)
+    _route_event(session, event, routed=routed)
+    session.flush()
     return Reported(event, routed, created=True, duplicate=find_duplicate(session, event))
 
 
-def find_duplicate(session: Session, event: Event) -> Event | None:
+def find_duplicate(session: Session, event: Event) -> Duplicate | None:
     """An open event in the same grid and category, recent, and within 50 m when both have locations."""
     if event.grid_id is None or event.category == "other":
         return None
     since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
     candidates = session.execute(
-        select(Event.id, Event.lat, Event.lng)
+        select(Event.id, Event.number, Event.status, Event.lat, Event.lng)
         .where(Event.grid_id == event.grid_id, Event.category == event.category, Event.id != event.id,
                Event.status.in_(OPEN), Event.created_at >= since)
         .order_by(Event.id.desc()).limit(10)
     )
-    for other_id, lat, lng in candidates:
+    for other_id, number, status, lat, lng in candidates:
         both_located = None not in (event.lat, event.lng, lat, lng)
         if both_located and metres(event.lat, event.lng, lat, lng) > DUPLICATE_METRES:
             continue
-        return session.get(Event, other_id)
+        return Duplicate(other_id, number, status)
     return None
+
+
+def _last_grid(session: Session, person: Resident) -> Grid | None:
+    """Where the resident reported last time (cached grid tree: no query)."""
+    return gridindex.current(session).orm(session, person.grid_id)
 
 
 def follow(session: Session, openid: str, event: Event, target: Event) -> Event:
@@ -170,13 +193,15 @@ def _locate(session: Session, data: Report, result) -> tuple[Grid | None, str | 
     return grid, place
 
 
-def _attach(session: Session, event: Event, data: Report, timeline_id: int | None = None) -> Attachment:
+def _attach(session: Session, event: Event, data: Report, timeline_id: int | None = None, *,
+            flush: bool = True) -> Attachment:
     item = Attachment(
         event=event, timeline_id=timeline_id, kind=data.kind, media_id=data.media_id,
-        url=data.pic_url, label=data.label,
+        url=data.pic_url, label=data.label, created_at=utcnow(),
     )
     session.add(item)
-    session.flush()
+    if flush:
+        session.flush()
     return item
 
 
@@ -184,8 +209,8 @@ def _current_route(event: Event) -> Route:
     return Route(event.grid, event.worker, event.unit)
 
 
-def _route_event(session: Session, event: Event, grid: Grid | None) -> Route:
-    routed = route(session, grid, event.grade)
+def _route_event(session: Session, event: Event, grid: Grid | None = None, *, routed: Route | None = None) -> Route:
+    routed = routed or route(session, grid, event.grade)
     event.grid = routed.grid
     event.unit = routed.unit
     event.worker = routed.worker

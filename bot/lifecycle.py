@@ -113,12 +113,14 @@ def transition(
     return entry
 
 
-def record_creation(session: Session, event: Event, *, actor: str, actor_name: str = "", note: str = ""):
+def record_creation(session: Session, event: Event, *, actor: str, actor_name: str = "", note: str = "",
+                    flush: bool = True):
     """The first timeline row: the event comes into being as `reported`."""
     entry = TimelineEntry(
         event=event, at=event.created_at, actor=actor, actor_name=actor_name,
         action="report", from_status=None, to_status=event.status, note=note,
     )
     session.add(entry)
-    session.flush()
+    if flush:
+        session.flush()
     return entry

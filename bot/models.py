@@ -96,7 +96,10 @@ class Event(Base):
     """One reported problem (事件), tracked from 待受理 to 已评价."""
 
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_event_status_created", "status", "created_at"),
+        Index("ix_event_duplicate", "grid_id", "category", "id"),  # find_duplicate: newest first, per grid
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)

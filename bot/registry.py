@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -40,6 +39,8 @@ class ImportResult:
 def read_rows(path: Path) -> list[list[str]]:
     """All rows (header first) of a CSV (UTF-8, with or without BOM, or GBK) or XLSX file."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook  # only for .xlsx: keeps it out of the service's start-up
+
         sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
         return [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
     raw = path.read_bytes()

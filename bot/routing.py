@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from shapely import wkt
-from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import gridindex
 from bot.models import Grid, Worker
 
-PLACE_LEVELS = ("community", "grid", "building")
 NEAREST_GRID_METRES = 1000
 
 # Handling unit per grade (seed 002 ABCD; seed 003 "1+5+N" street departments).
@@ -47,36 +45,24 @@ class Route:
         return UNIT_LABELS["D"]
 
 
-def place_grids(session: Session) -> list[Grid]:
-    return list(session.scalars(select(Grid).where(Grid.level.in_(PLACE_LEVELS))))
-
-
 def grid_by_text(session: Session, text: str) -> tuple[Grid | None, str | None]:
-    """The grid whose longest name or alias appears in the text, and the words that matched."""
-    best: tuple[int, Grid, str] | None = None
-    for grid in place_grids(session):
-        for name in (grid.name, *grid.alias_list):
-            if len(name) >= 2 and name in text and (best is None or len(name) > best[0]):
-                best = (len(name), grid, name)
-    if best is None:
-        return None, None
-    grid = best[1]
-    # A building's own worker is rare: route to its grid, keep the building as the place.
-    while grid.level == "building" and grid.parent is not None:
-        grid = grid.parent
-    return grid, best[2]
+    """The grid whose longest name or alias appears in the text, and the words that matched.
+    A building's own worker is rare: a building routes to its grid, the building stays the place."""
+    index = gridindex.current(session)
+    grid_id, matched = index.by_text(text)
+    return index.orm(session, grid_id), matched
 
 
 def grid_by_location(session: Session, lat: float, lng: float) -> Grid | None:
     """Point-in-polygon first; otherwise the nearest grid centre within NEAREST_GRID_METRES."""
-    point = Point(lng, lat)
-    grids = [g for g in place_grids(session) if g.level == "grid"]
-    for grid in grids:
-        if grid.polygon_wkt and wkt.loads(grid.polygon_wkt).contains(point):
-            return grid
-    near = [(metres(lat, lng, g.lat, g.lng), g) for g in grids if g.lat is not None and g.lng is not None]
+    index = gridindex.current(session)
+    inside = index.containing(lng, lat)
+    if inside is not None:
+        return index.orm(session, inside)
+    near = [(metres(lat, lng, g["lat"], g["lng"]), g["id"]) for g in index.grids()
+            if g["lat"] is not None and g["lng"] is not None]
     near = [item for item in near if item[0] <= NEAREST_GRID_METRES]
-    return min(near, key=lambda item: item[0])[1] if near else None
+    return index.orm(session, min(near)[1]) if near else None
 
 
 def metres(lat1: float, lng1: float, lat2: float, lng2: float) -> float:

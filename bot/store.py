@@ -54,16 +54,13 @@ class Store:
         """Processing failed: let WeChat's next retry try again."""
         self.r.delete(f"wl:msg:{key}")
 
-    def wait_result(self, key: str, timeout: float) -> str | None:
-        """The first attempt's reply, waiting for it while it is still being processed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.r.get(f"wl:msg:{key}")
-            if value is not None and value.decode() != PENDING:
-                return value.decode()
-            if value is None or time.monotonic() >= deadline:
-                return None
-            time.sleep(0.05)
+    def first_answer(self, key: str) -> tuple[bool, str | None]:
+        """(still being processed, the first attempt's reply if it has finished)."""
+        value = self.r.get(f"wl:msg:{key}")
+        if value is None:
+            return False, None
+        text = value.decode()
+        return (True, None) if text == PENDING else (False, text)
 
     # -- replay protection: a signed (timestamp, nonce) may only ever carry one body --
     def same_body_for_nonce(self, nonce_key: str, body_digest: str, ttl: int) -> bool:

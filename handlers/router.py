@@ -71,8 +71,7 @@ class Context:
 
         from bot.models import Worker
 
-        worker = self.session.scalar(select(Worker).where(Worker.openid == self.openid))
-        return worker.role if worker is not None else "resident"
+        return self.session.scalar(select(Worker.role).where(Worker.openid == self.openid)) or "resident"
 
     def set_dialog(self, state: dict[str, Any] | None) -> None:
         if state is None:

@@ -6,6 +6,7 @@ rate limit → handlers. Handlers and the database run in a worker thread, never
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -92,6 +93,8 @@ async def receive(request: Request) -> Response:
         log.warning("webhook 400: %s", exc)
         return _text(f"bad request: {exc}", 400)
     reply = await run_in_threadpool(answer, incoming)
+    if reply is None:  # a retry of a delivery still being processed: wait here, not in a worker thread
+        reply = await _first_answer(incoming.key)
     if not reply:
         return _text("success")
     xml = protocol.render_reply(incoming, reply)
@@ -100,11 +103,21 @@ async def receive(request: Request) -> Response:
     return Response(xml, media_type="application/xml")
 
 
-def answer(incoming: Incoming) -> str:
-    """The reply text for one delivery; WeChat's retries of it get the same text, processed once."""
+async def _first_answer(key: str) -> str:
+    deadline = time.monotonic() + RETRY_WAIT
+    while time.monotonic() < deadline:
+        running, reply = await run_in_threadpool(get_store().first_answer, key)
+        if not running:
+            return reply or ""
+        await asyncio.sleep(0.05)
+    return ""
+
+
+def answer(incoming: Incoming) -> str | None:
+    """The reply text for one delivery, processed once; None for a retry of a claimed delivery."""
     store = get_store()
     if not store.claim(incoming.key):
-        return store.wait_result(incoming.key, RETRY_WAIT) or ""
+        return None
     try:
         if store.hit_rate_limit(incoming.openid, get_settings().rate_limit_per_minute):
             reply = RATE_LIMITED

@@ -1,0 +1,97 @@
+"""The report path stays lean: a bounded number of SQL statements per report, the grid tree served
+from a per-process cache that notices changes, event numbers from one upsert."""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
+
+from bot import db, gridindex
+from bot.models import DailyCounter, Event, Grid
+from bot.numbering import next_number
+from bot.routing import grid_by_location, grid_by_text
+from bot.store import get_store
+
+NUMBER = re.compile(r"WL\d{8}-\d{4}")
+
+
+@contextmanager
+def statements(this_thread: bool = False):
+    """The SQL statements sent meanwhile by the service's request threads (or by this test's own
+    thread): its scheduler runs the outbox and supervision jobs on the same engine at the same time."""
+    seen: list[str] = []
+    me = threading.current_thread()
+
+    def record(conn, cursor, statement, params, context, executemany):
+        current = threading.current_thread()
+        if current is me if this_thread else current.name.startswith("AnyIO worker"):
+            seen.append(statement.split(None, 1)[0].upper())
+
+    engine = db.get_engine()
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_report_costs_a_bounded_number_of_statements(wx, clean):
+    wx.text("o-warm", "幸福小区5栋门口垃圾没人清理")  # builds the grid cache, loads the classifier
+    with statements() as seen:
+        reply = wx.text("o-lean", "幸福小区3栋楼道灯坏了，晚上黑漆漆的")
+    assert NUMBER.search(reply.text) and "王芳" in reply.text
+    # resident upsert, worker role, retry check, grid worker, number, event, timeline (both rows),
+    # resident's grid, outbox push, duplicate check: no per-grid loads, no UPDATE of the new event
+    assert len(seen) <= 12, seen
+    assert seen.count("UPDATE") <= 1, seen  # only the resident's last grid; never the new event
+    saved = _event(NUMBER.search(reply.text).group(0))
+    assert saved.status == "assigned" and saved.grid.name == "幸福家园网格"
+    assert saved.respond_due_at is not None and saved.next_check_at is not None
+    assert [e.action for e in saved.timeline] == ["report", "assign"]
+
+
+def test_grid_cache_answers_without_sql_and_walks_up_the_tree(clean):
+    with db.session_factory()() as session:
+        gridindex.current(session)
+        with statements(this_thread=True) as seen:
+            grid, matched = grid_by_text(session, "幸福小区3栋楼道灯坏了")
+            assert grid.full_name == "水果湖街道东亭社区幸福家园网格" and matched == "幸福小区"
+            assert grid.ancestor("street").name == "水果湖街道"
+            inside = grid_by_location(session, grid.lat, grid.lng)
+        assert inside.id == grid.id
+        assert seen == []
+
+
+def test_grid_changes_reach_the_cache(wx, clean):
+    with db.session_scope() as session:  # an ORM change in this process: the cache is dropped at once
+        grid = session.scalar(select(Grid).where(Grid.name == "幸福家园网格"))
+        grid.aliases = "幸福家园|幸福小区|紫薇苑"
+    assert "王芳" in wx.text("o-alias", "紫薇苑2栋电梯坏了困了人出不来").text
+
+    with db.session_scope() as session:  # another process's change: seen through the shared token
+        session.execute(update(Grid).where(Grid.name == "幸福家园网格").values(aliases="幸福家园|丁香苑"))
+    with db.session_factory()() as session:
+        assert gridindex.current(session).by_text("丁香苑")[0] is None  # not told yet: cached
+        get_store().r.set(gridindex.TOKEN_KEY, "changed elsewhere")
+        assert gridindex.current(session).by_text("丁香苑")[1] == "丁香苑"
+
+
+def test_numbers_come_from_one_upsert_per_day(clean):
+    with db.session_scope() as session:
+        session.execute(DailyCounter.__table__.delete())
+    with db.session_scope() as session:
+        first, second = next_number(session), next_number(session)
+    assert first.endswith("-0001") and second.endswith("-0002")
+    with db.session_factory()() as session:
+        assert session.scalar(select(DailyCounter.value)) == 2
+
+
+def _event(number: str) -> Event:
+    with db.session_factory()() as session:
+        found = session.scalar(select(Event).where(Event.number == number))
+        found.grid, found.timeline  # noqa: B018 -- load before the session closes
+        return found
