@@ -55,36 +55,27 @@ def backoff(attempts: int) -> timedelta:
 
 
 def claim_due(session: Session, now: datetime, limit: int = 50) -> list[int]:
-    ids = list(session.scalars(
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.next_attempt_at <= now,
-            or_(
-                OutboxMessage.status == "pending",
-                (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
-            ),
-        )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    ))
-    claimed = []
-    for msg_id in ids:
-        # Compare-and-set per row: only one drainer wins each message.
-        result = session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == msg_id,
-                or_(
-                    OutboxMessage.status == "pending",
-                    (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
-                ),
-            )
-            .values(status="sending", claimed_until=now + LEASE)
-        )
-        if result.rowcount == 1:
-            claimed.append(msg_id)
+    """Lease up to `limit` due messages in one compare-and-set UPDATE: only one drainer wins each."""
+    due = or_(
+        OutboxMessage.status == "pending",
+        (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
+    )
+    candidates = select(OutboxMessage.id).where(OutboxMessage.next_attempt_at <= now, due) \
+        .order_by(OutboxMessage.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        # A CTE runs once (an IN (subquery) may be re-run and lease more than `limit`); SKIP LOCKED
+        # lets two drainers take different rows instead of queueing behind each other.
+        picked = candidates.with_for_update(skip_locked=True).cte("picked")
+        chosen = OutboxMessage.id == picked.c.id
+    else:
+        chosen = OutboxMessage.id.in_(candidates.scalar_subquery())
+    claimed = session.scalars(
+        update(OutboxMessage).where(chosen, due)
+        .values(status="sending", claimed_until=now + LEASE)
+        .returning(OutboxMessage.id)
+    ).all()
     session.commit()
-    return claimed
+    return sorted(claimed)
 
 
 def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None], now: datetime | None = None) -> int:
@@ -93,12 +84,12 @@ def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None],
     max_attempts = get_settings().outbox_max_attempts
     with factory() as session:
         ids = claim_due(session, now)
+    if not ids:
+        return 0
     delivered = 0
-    for msg_id in ids:
-        with factory() as session:
-            msg = session.get(OutboxMessage, msg_id)
-            if msg is None:
-                continue
+    with factory() as session:  # one session; each outcome committed as soon as it is known
+        claimed = select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
+        for msg in session.scalars(claimed).all():
             try:
                 send(msg)
             except PushError as exc:

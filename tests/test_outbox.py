@@ -118,3 +118,27 @@ def test_photos_are_downloaded_before_wechat_media_expires(wx):
             path = session.scalar(select(Attachment.local_path).where(Attachment.kind == "image"))
         time.sleep(0.1)
     assert path and open(path, "rb").read(2) == b"\xff\xd8"
+
+
+def test_claims_lease_each_due_message_to_one_drainer_in_one_statement(clean):
+    from bot.outbox import claim_due, enqueue
+
+    later = utcnow() + timedelta(hours=1)  # not due for the running service's own drainer
+    with db.session_scope() as session:
+        for n in range(7):
+            enqueue(session, "o-claims", f"第{n}条", dedup_key=f"claims:{n}")
+        session.execute(OutboxMessage.__table__.update().where(OutboxMessage.openid == "o-claims")
+                        .values(next_attempt_at=later))
+    first_session, second_session = db.session_factory()(), db.session_factory()()
+    try:
+        first = claim_due(first_session, later, limit=4)
+        second = claim_due(second_session, later, limit=4)
+        third = claim_due(first_session, later, limit=4)  # all leased: nothing left
+    finally:
+        first_session.close()
+        second_session.close()
+    assert len(first) == 4 and len(second) == 3 and third == []
+    assert not set(first) & set(second)
+    with db.session_factory()() as session:
+        statuses = session.scalars(select(OutboxMessage.status).where(OutboxMessage.openid == "o-claims")).all()
+    assert statuses == ["sending"] * 7
