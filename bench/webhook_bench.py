@@ -702,7 +702,7 @@ def profile(service: Proc, script: Path, port: int, builder: RequestBuilder, wor
         return
     workers = [p for p in descendants(service.pid) if p != service.pid
                and b"multiprocessing" in Path(f"/proc/{p}/cmdline").read_bytes()
-               and b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+               and b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()] or [service.pid]  # --workers 1
     n = int(max(5000, 2000 * args.py_spy))
     script = write_wrk_files(workdir, "profile", builder.build(n, "p"), args.threads)
     log(f"\n-- profile: py-spy record --rate 200 --nonblocking --format raw -d {args.py_spy} on workers {workers}, "

@@ -90,7 +90,8 @@ def touch_resident(session: Session, openid: str) -> Resident:
     return person
 
 
-def report(session: Session, data: Report, grid_hint: Grid | None = None) -> Reported:
+def report(session: Session, data: Report, grid_hint: Grid | None = None,
+           classification: nlp.Classification | None = None) -> Reported:
     """Create the event, classify, route and assign it — idempotent on `source_key`.
 
     Everything is decided before the event is added, so it is written in one flush: one INSERT of
@@ -100,7 +101,7 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None) -> Rep
         if existing is not None:
             return Reported(existing, _current_route(existing), created=False)
     person = resident(session, data.openid)
-    result = nlp.classify(data.text) if data.text else None
+    result = (classification or nlp.classify(data.text)) if data.text else None  # the handler's, if it had one
     now = utcnow()
     event = Event(
         reporter=person, source=data.source, source_key=data.source_key, text=data.text, created_at=now,

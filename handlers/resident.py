@@ -67,7 +67,8 @@ def _dialog_event(ctx: Context) -> Event | None:
 
 
 def _start_report(ctx: Context, data: Report) -> str:
-    result = events.report(ctx.session, data)
+    known = ctx.__dict__.get("classification") if data.text == ctx.text else None  # the filters' result
+    result = events.report(ctx.session, data, classification=known)
     event = result.event
     reply = texts.reported(event, result.route)
     if not result.created:
