@@ -440,7 +440,8 @@ def main() -> None:
                     help="after the figures, profile one service worker under wrk load for SECONDS")
     ap.add_argument("--service-app", default="", metavar="MODULE:FACTORY",
                     help="EXPERIMENT: run this app factory under uvicorn (same settings as `weilinli serve`) "
-                         "instead of `weilinli serve`, e.g. bench.experiment_numbering:create_app")
+                         "instead of `weilinli serve`, to measure a change before making it (bot.app:create_app "
+                         "is the product)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, request files)")
     args = ap.parse_args()
 
