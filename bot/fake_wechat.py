@@ -3,7 +3,8 @@
 It answers the calls weilinli makes (token, stable_token, customer-service and template messages,
 订阅通知, media download) the way WeChat does, and can be told to fail: `POST /_control` with
 {"fail": N, "errcode": 45015} makes the next N sends answer that error (errcode 0 with
-"status": 503 answers HTTP 503 instead). `GET /_records` lists what was received.
+"status": 503 answers HTTP 503 instead); {"media_bytes": N} makes media/get answer an N-byte photo.
+`GET /_records` lists what was received.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Recorder:
         self.fail_left = 0
         self.fail_errcode = 0
         self.fail_status = 503
+        self.media_bytes = 0  # > 0: media/get answers a JPEG padded to this size (an oversized photo)
 
     def add(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -108,7 +110,8 @@ def create_fake_wechat_app(recorder: Recorder | None = None) -> FastAPI:
         if not token_ok(request):
             return invalid_token()
         rec.add("media_get", {"media_id": media_id})
-        return Response(PIXEL_JPEG, media_type="image/jpeg")
+        padding = max(rec.media_bytes - len(PIXEL_JPEG), 0)
+        return Response(PIXEL_JPEG + b"\0" * padding, media_type="image/jpeg")
 
     @app.get("/_records")
     def records(touser: str | None = None, since: int = 0):
@@ -123,6 +126,7 @@ def create_fake_wechat_app(recorder: Recorder | None = None) -> FastAPI:
             rec.fail_left = int(body.get("fail", 0))
             rec.fail_errcode = int(body.get("errcode", 0))
             rec.fail_status = int(body.get("status", 503))
+            rec.media_bytes = int(body.get("media_bytes", 0))
             if body.get("clear"):
                 rec.records.clear()
             if body.get("revoke_tokens"):

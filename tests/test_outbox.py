@@ -120,6 +120,29 @@ def test_photos_are_downloaded_before_wechat_media_expires(wx):
     assert path and open(path, "rb").read(2) == b"\xff\xd8"
 
 
+def test_an_oversized_photo_is_refused_while_streaming_and_the_report_stands(wx, clean):
+    from bot.wechat import media
+
+    control(clean, media_bytes=media.MAX_BYTES + 1024 * 1024)  # 11 MB: over the 10 MB limit
+    reply = wx.image("o-big-photo")
+    assert "WL" in reply.text  # the report itself is taken as usual
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(clean.pushes(kind="media_get")) < media.MAX_TRIES:
+        time.sleep(0.1)
+    time.sleep(1.5)  # a few more sweeps: the tries stay bounded
+    assert len(clean.pushes(kind="media_get")) == media.MAX_TRIES
+    with db.session_factory()() as session:
+        item = session.scalar(select(Attachment).where(Attachment.kind == "image"))
+    assert item is not None and item.local_path is None
+    assert not [f for f in media.media_dir().rglob("*") if f.is_file() and f.stat().st_size > media.MAX_BYTES]
+    control(clean, media_bytes=5000)
+    with pytest.raises(ValueError, match="over the 4096-byte limit"):  # refused on the declared length
+        Client().download_media("any", limit=4096)
+    control(clean)
+    content, kind = Client().download_media("any", limit=4096)
+    assert content[:2] == b"\xff\xd8" and kind == "image/jpeg"
+
+
 def test_claims_lease_each_due_message_to_one_drainer_in_one_statement(clean):
     from bot.outbox import claim_due, enqueue
 

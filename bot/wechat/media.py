@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import requests
 from sqlalchemy import select
 from wechatpy.exceptions import WeChatClientException
 
@@ -47,16 +48,13 @@ def fetch_pending(client: Client, limit: int = 20) -> int:
             if int(store.r.get(tries_key) or 0) >= MAX_TRIES:
                 continue
             try:
-                response = call(client, client.media.download, item.media_id)
-                content = response.content
-                if isinstance(response, dict) or len(content) > MAX_BYTES:
-                    raise ValueError("not a media file or too large")
-            except (WeChatClientException, ValueError, OSError) as exc:
+                content, kind = call(client, client.download_media, item.media_id, MAX_BYTES)
+            except (WeChatClientException, ValueError, OSError, requests.RequestException) as exc:
                 store.r.incr(tries_key)
                 store.r.expire(tries_key, int(MEDIA_LIFETIME.total_seconds()))
                 log.warning("media %s of attachment %s not fetched: %s", item.media_id, item.id, exc)
                 continue
-            suffix = KINDS.get(response.headers.get("Content-Type", "").split(";")[0], ".bin")
+            suffix = KINDS.get(kind, ".bin")
             path = media_dir() / f"{item.event_id}" / f"{item.id}{suffix}"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
