@@ -3,18 +3,6 @@
 Imports nothing of the project but settings (and not even that at the moment): usable offline.
 """
 
-from nlp.classifier import (
-    CATEGORIES,
-    INTENTS,
-    Classification,
-    add_user_words,
-    category_label,
-    classify,
-    reload_rules,
-    save_rules_text,
-    validate_rules_text,
-)
-
 __all__ = [
     "CATEGORIES",
     "INTENTS",
@@ -26,3 +14,13 @@ __all__ = [
     "save_rules_text",
     "validate_rules_text",
 ]
+
+
+def __getattr__(name: str):
+    # Loaded on first use: jieba and the rules are not needed by `weilinli serve`'s master process
+    # or by the other commands, which import this package for their command-line options only.
+    if name in __all__:
+        from nlp import classifier
+
+        return getattr(classifier, name)
+    raise AttributeError(f"module 'nlp' has no attribute {name!r}")

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nlp.classifier import _rules_from_arg, classify, get_rules
+import nlp
 from nlp.evaluate import evaluate, message_text, read_labelled
 
 OUTPUT_FIELDS = ("id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule")
@@ -31,6 +31,8 @@ def _err_console() -> Console:
 
 
 def _load_rules_or_exit(rules: Optional[Path]):  # noqa: UP045
+    from nlp.classifier import _rules_from_arg, get_rules  # jieba: only when a command runs
+
     if rules is None:
         return get_rules()
     try:
@@ -75,7 +77,7 @@ def classify_command(
                 bad += 1
                 _err_console().print(f"line {n}: not a JSON object with \"text\"; classified the raw line")
                 mid, text = n, line
-            c = classify(text, rules=rs)
+            c = nlp.classify(text, rules=rs)
             d = c.to_dict()
             rec = {k: d[k] for k in OUTPUT_FIELDS if k != "id"}
             out.write(json.dumps({"id": mid, **rec}, ensure_ascii=False) + "\n")
@@ -161,7 +163,7 @@ def eval_command(
         task = prog.add_task("classifying", total=len(rows))
         rep = evaluate(
             rows,
-            lambda t: classify(t, rules=rs).category,
+            lambda t: nlp.classify(t, rules=rs).category,
             labels=labels,
             on_step=lambda: prog.advance(task),
         )
