@@ -3,8 +3,8 @@
 A script that prints figures, not a timed test. Loopback only; every phase is bounded and stops by
 itself. What it does, in this order:
 
-1. prepares a separate PostgreSQL database and Redis db (refuses the suite's `test` database and
-   Redis db 0): `weilinli db upgrade` and the demo grids (bot/demo.py: 幸福小区, 东亭小区, …);
+1. prepares a separate PostgreSQL database and Redis db, emptied first (refuses the suite's `test`
+   database and Redis db 0): `weilinli db upgrade` and the demo grids (bot/demo.py: 幸福小区, 东亭小区, …);
 2. starts a local fake WeChat API (pushes from the outbox go there);
 3. cold start: spawns `weilinli serve --workers N` three times and times spawn → first 200 from
    /healthz (median of 3);
@@ -338,6 +338,25 @@ def counts(url: str) -> dict[str, int]:
                 for table in ("event", "timeline_entry", "outbox_message", "resident")}
 
 
+def push_backlog(url: str, limit: float = 120.0) -> str:
+    """Outbox states right after the load, and how long the scheduler then takes to deliver the rest."""
+    import psycopg
+
+    def states() -> dict[str, int]:
+        with psycopg.connect(libpq(url)) as conn:
+            return dict(conn.execute("SELECT status, count(*) FROM outbox_message GROUP BY status").fetchall())
+
+    start, first = time.perf_counter(), states()
+    now = first
+    while now.get("pending", 0) + now.get("sending", 0) and time.perf_counter() - start < limit:
+        time.sleep(0.5)
+        now = states()
+    left = now.get("pending", 0) + now.get("sending", 0)
+    waited = time.perf_counter() - start
+    return (f"after the load: {first}; {'all delivered' if not left else f'{left} still queued'} "
+            f"{waited:.1f} s later: {now}")
+
+
 def settle(url: str, limit: float = 90.0) -> float:
     """Wait until the service has worked off its backlog (event count still for 2 s); seconds waited."""
     start = time.perf_counter()
@@ -477,6 +496,17 @@ def main() -> None:
 
     procs: list[Proc] = []
     try:
+        # Start from empty tables: an earlier run's open events and undelivered pushes would be
+        # worked off during this one and counted as its CPU.
+        import psycopg
+
+        with psycopg.connect(args.database_url.replace("postgresql+psycopg://", "postgresql://"),
+                             autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()
         subprocess.run(["weilinli", "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
         subprocess.run([sys.executable, "-c", "from bot import demo; from bot.db import session_scope\n"
                         "with session_scope() as s: demo.load(s)"], env=env, cwd=ROOT, check=True)
@@ -661,6 +691,8 @@ def main() -> None:
         log(f"   wrk non-2xx (service): {svc['status']}; fixed-rate 5xx (service): {total_5xx}   "
             f"target zero 5xx: {'MET' if svc['status'] == 0 and total_5xx == 0 else 'MISSED'}")
         log()
+        log("-- pushes (the outbox: one push to the grid worker per report) --")
+        log(f"   {push_backlog(args.database_url)}")
         rows = memory(service.pid)
         log(f"-- service memory after the load (master pid {service.pid} + workers; /proc/<pid>/status) --")
         for r in rows:

@@ -8,6 +8,7 @@ it due again once the lease runs out.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -78,14 +79,28 @@ def claim_due(session: Session, now: datetime, limit: int = 50) -> list[int]:
     return sorted(claimed)
 
 
+BATCH = 50
+DRAIN_BUDGET = 10.0  # seconds one drain may keep taking batches (the job runs every outbox_interval)
+
+
 def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None], now: datetime | None = None) -> int:
-    """Send every due message once; returns how many were delivered."""
-    now = now or utcnow()
+    """Send every due message once, batch after batch while full batches keep coming (a flood of
+    reports must not leave pushes one interval per 50 behind); returns how many were delivered."""
+    started, delivered = time.monotonic(), 0
+    while True:
+        claimed, sent = _drain_batch(factory, send, now or utcnow())
+        delivered += sent
+        if claimed < BATCH or time.monotonic() - started > DRAIN_BUDGET:
+            return delivered
+
+
+def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None],
+                 now: datetime) -> tuple[int, int]:
     max_attempts = get_settings().outbox_max_attempts
     with factory() as session:
-        ids = claim_due(session, now)
+        ids = claim_due(session, now, BATCH)
     if not ids:
-        return 0
+        return 0, 0
     delivered = 0
     with factory() as session:  # one session; each outcome committed as soon as it is known
         claimed = select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
@@ -114,4 +129,4 @@ def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None],
                 delivered += 1
             msg.claimed_until = None
             session.commit()
-    return delivered
+    return len(ids), delivered

@@ -165,3 +165,20 @@ def test_claims_lease_each_due_message_to_one_drainer_in_one_statement(clean):
     with db.session_factory()() as session:
         statuses = session.scalars(select(OutboxMessage.status).where(OutboxMessage.openid == "o-claims")).all()
     assert statuses == ["sending"] * 7
+
+
+def test_one_drain_works_off_a_flood_batch_after_batch(clean):
+    from bot.outbox import BATCH, drain, enqueue
+
+    later = utcnow() + timedelta(hours=1)  # not due for the running service's own drainer
+    with db.session_scope() as session:
+        for n in range(BATCH * 2 + 7):
+            enqueue(session, "o-flood", f"第{n}条", dedup_key=f"flood:{n}")
+        session.execute(OutboxMessage.__table__.update().where(OutboxMessage.openid == "o-flood")
+                        .values(next_attempt_at=later))
+    sent: list[str] = []
+    assert drain(db.session_factory(), lambda msg: sent.append(msg.payload["text"]), now=later) == BATCH * 2 + 7
+    assert sorted(sent) == sorted(f"第{n}条" for n in range(BATCH * 2 + 7))  # each once
+    with db.session_factory()() as session:
+        statuses = set(session.scalars(select(OutboxMessage.status).where(OutboxMessage.openid == "o-flood")))
+    assert statuses == {"sent"}
