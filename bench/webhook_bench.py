@@ -358,7 +358,15 @@ def push_backlog(url: str, limit: float = 120.0) -> str:
 
 
 def settle(url: str, limit: float = 90.0) -> float:
-    """Wait until the service has worked off its backlog (event count still for 2 s); seconds waited."""
+    """Wait until the service has worked off its backlog (event count still for 2 s, and no push
+    queued: the next phase must not measure the previous one's pushes); seconds waited."""
+    import psycopg
+
+    def queued() -> int:
+        with psycopg.connect(libpq(url)) as conn:
+            return conn.execute("SELECT count(*) FROM outbox_message WHERE status IN ('pending', 'sending')"
+                                " AND next_attempt_at <= now()").fetchone()[0]
+
     start = time.perf_counter()
     last, still_since = counts(url)["event"], time.perf_counter()
     while time.perf_counter() - start < limit:
@@ -366,7 +374,7 @@ def settle(url: str, limit: float = 90.0) -> float:
         now = counts(url)["event"]
         if now != last:
             last, still_since = now, time.perf_counter()
-        elif time.perf_counter() - still_since >= 2:
+        elif time.perf_counter() - still_since >= 2 and not queued():
             break
     return time.perf_counter() - start
 
