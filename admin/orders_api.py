@@ -68,7 +68,6 @@ def _volunteer(session: Session, body: dict) -> Worker:
     return pick_person(session, body, role="volunteer", key="volunteer", label="志愿者")
 
 
-
 @router.get("")
 def list_orders(session: DB, login: Viewer,
                 status: str | None = Query(None, description="requested | offered | assigned | accepted | "
@@ -132,8 +131,6 @@ def offer(number: str, session: DB, login: Actor) -> dict:
 def cancel(number: str, session: DB, login: Actor, body: Body) -> dict:
     """取消: `reason` required; the resident and the volunteer (if any) are told."""
     order = visible_order(session, login, number)
-    reason = text_field(body, "reason", "note")
-    if not reason:
-        raise HTTPException(400, "取消服务单必须填写原因（reason）")
+    reason = text_field(body, "reason", "note", required="取消服务单必须填写原因（reason）")
     _act(orders.cancel, session, order, actor="dispatcher", actor_name=login.user.username, reason=reason)
     return order_json(session, order, show_phone=True)

@@ -47,7 +47,6 @@ class Report:
 class Duplicate:
     """An open event that looks like the same problem: all a resident is told about it."""
 
-    id: int
     number: str
     status: str
 
@@ -119,7 +118,7 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
     event.number = next_number(session)
     deadlines.start_round(event, now, new_round=False)
     session.add(event)
-    record_creation(session, event, actor="resident", note=data.text[:500], flush=False)
+    record_creation(session, event, actor="resident", note=data.text[:500])
     if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
         _attach(session, event, data, flush=False)
     _route_event(session, event, routed=routed)
@@ -133,16 +132,16 @@ def find_duplicate(session: Session, event: Event) -> Duplicate | None:
         return None
     since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
     candidates = session.execute(
-        select(Event.id, Event.number, Event.status, Event.lat, Event.lng)
+        select(Event.number, Event.status, Event.lat, Event.lng)
         .where(Event.grid_id == event.grid_id, Event.category == event.category, Event.id != event.id,
                Event.status.in_(OPEN), Event.created_at >= since)
         .order_by(Event.id.desc()).limit(10)
     )
-    for other_id, number, status, lat, lng in candidates:
+    for number, status, lat, lng in candidates:
         both_located = None not in (event.lat, event.lng, lat, lng)
         if both_located and metres(event.lat, event.lng, lat, lng) > DUPLICATE_METRES:
             continue
-        return Duplicate(other_id, number, status)
+        return Duplicate(number, status)
     return None
 
 

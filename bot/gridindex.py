@@ -74,7 +74,7 @@ class GridIndex:
         chain, node = [], self.rows.get(grid_id)
         while node is not None:
             chain.append(node)
-            node = self.rows.get(node["parent_id"]) if node["parent_id"] is not None else None
+            node = self.rows.get(node["parent_id"])
         parent = None
         for row in reversed(chain):  # root first: each child holds its parent (the identity map is weak)
             found = session.identity_map.get(session.identity_key(Grid, row["id"]))

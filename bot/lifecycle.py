@@ -113,14 +113,11 @@ def transition(
     return entry
 
 
-def record_creation(session: Session, event: Event, *, actor: str, actor_name: str = "", note: str = "",
-                    flush: bool = True):
-    """The first timeline row: the event comes into being as `reported`."""
+def record_creation(session: Session, event: Event, *, actor: str, actor_name: str = "", note: str = ""):
+    """The first timeline row: the event comes into being as `reported` (written with the event's flush)."""
     entry = TimelineEntry(
         event=event, at=event.created_at, actor=actor, actor_name=actor_name,
         action="report", from_status=None, to_status=event.status, note=note,
     )
     session.add(entry)
-    if flush:
-        session.flush()
     return entry

@@ -96,7 +96,7 @@ def audience(session: Session, event: Event) -> list[str]:
 
 
 def tell_residents(session: Session, event: Event, text: str, kind: str) -> None:
-    # The timeline length makes the key unique per change, so a retried request cannot push twice.
+    # The event's last change time makes the key unique per change: a retried request cannot push twice.
     step = _step(event)
     for openid in audience(session, event):
         enqueue(session, openid, text, event_id=event.id, dedup_key=f"res:{event.number}:{kind}:{step}:{openid}")

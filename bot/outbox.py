@@ -55,7 +55,11 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** attempts, 600))
 
 
-def claim_due(session: Session, now: datetime, limit: int = 50) -> list[int]:
+BATCH = 50
+DRAIN_BUDGET = 10.0  # seconds one drain may keep taking batches (the job runs every outbox_interval)
+
+
+def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
     """Lease up to `limit` due messages in one compare-and-set UPDATE: only one drainer wins each."""
     due = or_(
         OutboxMessage.status == "pending",
@@ -79,10 +83,6 @@ def claim_due(session: Session, now: datetime, limit: int = 50) -> list[int]:
     return sorted(claimed)
 
 
-BATCH = 50
-DRAIN_BUDGET = 10.0  # seconds one drain may keep taking batches (the job runs every outbox_interval)
-
-
 def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None], now: datetime | None = None) -> int:
     """Send every due message once, batch after batch while full batches keep coming (a flood of
     reports must not leave pushes one interval per 50 behind); returns how many were delivered."""
@@ -98,7 +98,7 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
                  now: datetime) -> tuple[int, int]:
     max_attempts = get_settings().outbox_max_attempts
     with factory() as session:
-        ids = claim_due(session, now, BATCH)
+        ids = claim_due(session, now)
     if not ids:
         return 0, 0
     delivered = 0

@@ -67,7 +67,7 @@ def _dialog_event(ctx: Context) -> Event | None:
 
 
 def _start_report(ctx: Context, data: Report) -> str:
-    known = ctx.__dict__.get("classification") if data.text == ctx.text else None  # the filters' result
+    known = ctx.classification if data.text and data.text == ctx.text else None  # cached: filters computed it
     result = events.report(ctx.session, data, classification=known)
     event = result.event
     reply = texts.reported(event, result.route)

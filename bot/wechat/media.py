@@ -8,7 +8,6 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-import requests
 from sqlalchemy import select
 from wechatpy.exceptions import WeChatClientException
 
@@ -49,7 +48,7 @@ def fetch_pending(client: Client, limit: int = 20) -> int:
                 continue
             try:
                 content, kind = call(client, client.download_media, item.media_id, MAX_BYTES)
-            except (WeChatClientException, ValueError, OSError, requests.RequestException) as exc:
+            except (WeChatClientException, ValueError, OSError) as exc:  # requests' errors are OSErrors
                 store.r.incr(tries_key)
                 store.r.expire(tries_key, int(MEDIA_LIFETIME.total_seconds()))
                 log.warning("media %s of attachment %s not fetched: %s", item.media_id, item.id, exc)
