@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from admin import auth
 from admin.present import event_json
-from bot import dispatch
-from bot.db import session_scope
-from bot.lifecycle import IllegalTransition
-from bot.models import Event, LoginSession, Worker
-from bot.store import get_store
+from bot.core.db import session_scope
+from bot.core.store import get_store
+from bot.domain.lifecycle import IllegalTransition
+from bot.domain.models import Event, LoginSession, Worker
+from bot.events import dispatch
 from settings import get_settings
 
 router = APIRouter(prefix="/api", tags=["dispatcher"])

@@ -12,8 +12,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
-from bot.models import Grid, LoginSession, User
+from bot.core.db import utcnow
+from bot.domain.models import Grid, LoginSession, User
 from settings import get_settings
 
 ROLES = ("admin", "dispatcher", "viewer")

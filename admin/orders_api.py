@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from admin import auth
 from admin.api import DB, Actor, Body, Viewer, pick_person, text_field
 from admin.present import local_iso, mask_phone
-from bot import orders
-from bot.models import LoginSession, Order, OrderOffer, Worker
+from bot.domain.models import LoginSession, Order, OrderOffer, Worker
+from bot.orders import orders
 
 router = APIRouter(prefix="/api/orders", tags=["service orders (五单)"])
 

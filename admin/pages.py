@@ -24,9 +24,9 @@ import nlp
 from admin import auth, pages_api, queries
 from admin.api import CSRF_COOKIE, DB, SESSION_COOKIE
 from admin.present import event_json, local_iso, mask_phone
-from bot.lifecycle import ACTION_LABELS, STATUS_LABELS, can
-from bot.models import Attachment, Event, LoginSession, Worker
-from bot.store import get_store
+from bot.core.store import get_store
+from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS, can
+from bot.domain.models import Attachment, Event, LoginSession, Worker
 from bot.wechat.media import media_dir
 from settings import get_settings
 

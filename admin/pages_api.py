@@ -27,13 +27,14 @@ import nlp
 from admin import auth, queries
 from admin.api import DB, Actor, Body, Viewer, _act, text_field, visible_event
 from admin.present import local_iso, mask_phone
-from bot import dispatch, registry
-from bot.db import utcnow
-from bot.lifecycle import STATUS_LABELS
-from bot.models import Event, Grid, LoginSession, Worker
-from bot.ratings import LABELS as RATING_LABELS
-from bot.routing import UNIT_LABELS
-from bot.tasks import issue_bind_code
+from bot.core.db import utcnow
+from bot.domain.lifecycle import STATUS_LABELS
+from bot.domain.models import Event, Grid, LoginSession, Worker
+from bot.events import dispatch
+from bot.events.casework import issue_bind_code
+from bot.events.ratings import LABELS as RATING_LABELS
+from bot.places import registry
+from bot.places.routing import UNIT_LABELS
 from settings import get_settings
 
 router = APIRouter(prefix="/api", tags=["dispatcher pages"])
@@ -294,7 +295,7 @@ async def import_grids(request: Request, session: DB, login: Actor) -> dict:
 def volunteer_importer():
     """`import_volunteers(session, path)` from the volunteers module (or the registry), if present."""
     try:
-        module = importlib.import_module("bot.volunteers")
+        module = importlib.import_module("bot.orders.volunteers")
     except ImportError:
         module = registry
     return getattr(module, "import_volunteers", None)

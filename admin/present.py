@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import nlp
-from bot.lifecycle import ACTION_LABELS, STATUS_LABELS
-from bot.models import Event, Follower, Rating
-from bot.ratings import LABELS as RATING_LABELS
+from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS
+from bot.domain.models import Event, Follower, Rating
+from bot.events.ratings import LABELS as RATING_LABELS
 from settings import get_settings
 
 PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")

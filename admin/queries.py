@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
-from bot.lifecycle import OPEN, STATUS_LABELS
-from bot.models import Event, Grid, User, Worker
+from bot.core.db import utcnow
+from bot.domain.lifecycle import OPEN, STATUS_LABELS
+from bot.domain.models import Event, Grid, User, Worker
 from settings import get_settings
 
 PAGE_SIZE = 20

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Query
 
 from admin.api import DB, Viewer
-from bot import rates
+from bot.reports import rates
 
 router = APIRouter(prefix="/api", tags=["rates"])
 

@@ -11,7 +11,7 @@ What it writes (ids are explicit, sequences are moved past them afterwards):
   grid, and residents (one per 20 events) living in those grids;
 - events over the last `--months` months up to now (more in the day than at night, a mild trend
   and season, a few busy grids), with ABCD grades (70/20/8/2 %), the taxonomy's categories, due
-  times from the real time limits and Chinese working-day calendar (`bot.timelimits`, memoised
+  times from the real time limits and Chinese working-day calendar (`bot.timelimits.policy`, memoised
   per grade and 15-minute slot), and a life that fits their age: old events are closed and rated,
   recent ones still open; ~8 % answered late, ~12 % completed late, some cancelled / merged /
   rejected, 督办 flags and `next_check_at` for the open ones;
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from bot import timelimits  # noqa: E402
+from bot.timelimits import policy  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 STREETS = ["水果湖街道", "中南路街道", "中华路街道", "积玉桥街道", "杨园街道", "徐家棚街道", "粮道街道", "首义路街道",
@@ -94,14 +94,14 @@ class Deadlines:
     SLOT = 900
 
     def __init__(self):
-        self.limits = timelimits.time_limits_from_settings()
-        self.memo: dict[tuple[str, int], timelimits.EventDeadlines] = {}
+        self.limits = policy.time_limits_from_settings()
+        self.memo: dict[tuple[str, int], policy.EventDeadlines] = {}
 
     def __call__(self, start: datetime, grade: str):
         slot = int(start.timestamp()) // self.SLOT
         found = self.memo.get((grade, slot))
         if found is None:
-            found = timelimits.event_deadlines(datetime.fromtimestamp(slot * self.SLOT, UTC), grade)
+            found = policy.event_deadlines(datetime.fromtimestamp(slot * self.SLOT, UTC), grade)
             self.memo[(grade, slot)] = found
         result = []
         for kind in ("respond", "resolve"):
@@ -111,7 +111,7 @@ class Deadlines:
                 result += [deadline.due.astimezone(UTC), deadline.remind_at.astimezone(UTC)]
             else:
                 span = limit.duration
-                result += [start + span, start + span * timelimits.REMINDER_FRACTION]
+                result += [start + span, start + span * policy.REMINDER_FRACTION]
         return result  # respond due, respond remind, resolve due, resolve remind
 
 

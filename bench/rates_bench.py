@@ -1,4 +1,4 @@
-"""The monthly three-rate aggregation (bot.rates.compute) timed on a generated database.
+"""The monthly three-rate aggregation (bot.reports.rates.compute) timed on a generated database.
 
     python bench/rates_bench.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/weilinli_bench
 
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import event as sa_event
     from sqlalchemy import func, select, text
 
-    from bot import rates
-    from bot.db import get_engine, session_factory, utcnow
-    from bot.models import Event, Grid, Rating
+    from bot.core.db import get_engine, session_factory, utcnow
+    from bot.domain.models import Event, Grid, Rating
+    from bot.reports import rates
 
     with session_factory()() as session:
         month = args.month or rates.current_month(utcnow().replace(day=1) - timedelta(days=1))

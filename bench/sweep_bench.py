@@ -1,4 +1,4 @@
-"""The supervision sweep (bot.supervision.sweep) timed on a generated database.
+"""The supervision sweep (bot.events.supervision.sweep) timed on a generated database.
 
     URL=postgresql+psycopg://postgres@127.0.0.1:5432/weilinli_bench
     python bench/generate.py --events 1000000 --database-url $URL --reset
@@ -40,9 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     settings.configure(database_url=url, dispatcher_openids="")
     from sqlalchemy import func, select
 
-    from bot import deadlines, supervision
-    from bot.db import session_factory, utcnow
-    from bot.models import Event, OutboxMessage, SupervisionNotice
+    from bot.core.db import session_factory, utcnow
+    from bot.domain import deadlines
+    from bot.domain.models import Event, OutboxMessage, SupervisionNotice
+    from bot.events import supervision
 
     factory = session_factory()
     now = utcnow()

@@ -4,7 +4,7 @@ A script that prints figures, not a timed test. Loopback only; every phase is bo
 itself. What it does, in this order:
 
 1. prepares a separate PostgreSQL database and Redis db, emptied first (refuses the suite's `test`
-   database and Redis db 0): `weilinli db upgrade` and the demo grids (bot/demo.py: 幸福小区, 东亭小区, …);
+   database and Redis db 0): `weilinli db upgrade` and the demo grids (bot/demo/sample.py: 幸福小区, 东亭小区, …);
 2. starts a local fake WeChat API (pushes from the outbox go there);
 3. cold start: spawns `weilinli serve --workers N` three times and times spawn → first 200 from
    /healthz (median of 3);
@@ -57,7 +57,7 @@ APPID = "wx5e1f0c2b3a4d6e7f"
 AES_KEY = base64.b64encode(bytes(range(7, 39))).decode().rstrip("=")  # 43 chars → safe mode
 ACCOUNT = "gh_weilinli"
 
-# Realistic resident reports: place (grid aliases from bot/demo.py + building) + problem.
+# Realistic resident reports: place (grid aliases from bot/demo/sample.py + building) + problem.
 PLACES = ["幸福小区", "幸福家园", "东亭小区", "东亭花园", "省委宿舍", "东亭二村", "翠柳村", "翠柳小区",
           "水果湖小区", "湖滨花园", "中北花园"]
 PROBLEMS = [
@@ -516,10 +516,10 @@ def main() -> None:
 
         redis.Redis.from_url(args.redis_url).flushdb()
         subprocess.run(["weilinli", "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-        subprocess.run([sys.executable, "-c", "from bot import demo; from bot.db import session_scope\n"
-                        "with session_scope() as s: demo.load(s)"], env=env, cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-c", "from bot.demo import sample; from bot.core.db import session_scope\n"
+                        "with session_scope() as s: sample.load(s)"], env=env, cwd=ROOT, check=True)
         fake = Proc([sys.executable, "-c",
-                     "import uvicorn; from bot.fake_wechat import create_fake_wechat_app; "
+                     "import uvicorn; from bot.demo.fake_wechat import create_fake_wechat_app; "
                      f"uvicorn.run(create_fake_wechat_app(), host='127.0.0.1', port={fake_port}, "
                      "log_level='warning')"], env, workdir / "fake_wechat.log")
         procs.append(fake)

@@ -18,14 +18,12 @@ from admin import api as admin_api
 from admin import orders_api, rates_api
 from admin import pages as admin_pages
 from admin import pages_api as admin_pages_api
-from bot import open311, orders, outbox, ratings, showcase, supervision
-from bot.db import get_engine, session_factory, session_scope
-from bot.models import Grid
-from bot.scheduler import Scheduler
-from bot.store import get_store
-from bot.wechat import media
-from bot.wechat.client import Client
-from bot.wechat.push import make_sender
+from bot import jobs
+from bot.core.db import get_engine, session_factory
+from bot.core.store import get_store
+from bot.domain.models import Grid
+from bot.open311 import routes
+from bot.web import showcase
 from bot.wechat.webhook import router as webhook_router
 from settings import get_settings
 
@@ -43,30 +41,6 @@ def load_place_words() -> int:
     return len(words)
 
 
-def expire_ratings() -> None:
-    with session_scope() as session:
-        ratings.expire_unrated(session)
-
-
-def expire_orders() -> None:
-    with session_scope() as session:
-        orders.expire_offers(session)
-
-
-def start_jobs() -> Scheduler:
-    scheduler = Scheduler()
-    client = Client()
-    send = make_sender(client)
-    scheduler.every(get_settings().outbox_interval, lambda: outbox.drain(session_factory(), send), "outbox")
-    scheduler.every(get_settings().media_interval, lambda: media.fetch_pending(client), "media")
-    scheduler.every(3600, expire_ratings, "ratings")
-    scheduler.every(60, expire_orders, "orders")
-    scheduler.every(get_settings().supervision_interval, lambda: supervision.sweep(session_factory()),
-                    "supervision", at_start=True)
-    scheduler.start()
-    return scheduler
-
-
 def create_app(*, run_scheduler: bool = True) -> FastAPI:
     settings = get_settings()
 
@@ -81,14 +55,14 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
         # 942 ms at half load on one process, 49 ms with 1 ms).
         sys.setswitchinterval(0.001)
         if settings.effective_database_url.startswith("sqlite"):
-            from bot.migrate import upgrade  # Alembic is slow to import: only where it runs
+            from bot.core.migrate import upgrade  # Alembic is slow to import: only where it runs
 
             upgrade()
         get_engine()
         store = get_store()
         log.info("store: %s", "embedded in-process (single process only)" if store.embedded else "Redis")
         log.info("place words loaded: %d", load_place_words())
-        scheduler = start_jobs() if run_scheduler else None
+        scheduler = jobs.start() if run_scheduler else None
         app.state.scheduler = scheduler
         try:
             yield
@@ -105,7 +79,7 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
     app.include_router(admin_pages.router)
     app.mount("/admin/static", admin_pages.static(), name="admin-static")
     app.include_router(rates_api.router)
-    app.include_router(open311.router)
+    app.include_router(routes.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
@@ -117,8 +91,8 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
         return {"status": "ok", "database": get_engine().dialect.name, "store": kind, "demo": settings.demo}
 
     if settings.demo:
-        from bot.fake_wechat import create_fake_wechat_app
-        from bot.simulator import router as simulator_router
+        from bot.demo.fake_wechat import create_fake_wechat_app
+        from bot.demo.simulator import router as simulator_router
 
         app.mount("/_fake_wechat", create_fake_wechat_app())
         app.include_router(simulator_router)

@@ -43,7 +43,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
         raise typer.Exit(2)
     if workers > 1 and s.effective_database_url.startswith("sqlite"):
         err.print("[yellow]several workers on SQLite: writes are serialised; use PostgreSQL in production[/]")
-    from bot.migrate import upgrade
+    from bot.core.migrate import upgrade
 
     if s.effective_database_url.startswith("sqlite"):
         upgrade()
@@ -64,10 +64,10 @@ def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     template = settings_module.get_settings().wechat_template_id or "demo-template"
     settings_module.configure(demo=True, wechat_api_base=f"{base}/_fake_wechat/", public_url=base,
                               wechat_template_id=template)
-    from bot import demo as demo_data
     from bot.app import create_app
-    from bot.db import session_scope
-    from bot.migrate import upgrade
+    from bot.core.db import session_scope
+    from bot.core.migrate import upgrade
+    from bot.demo import sample as demo_data
 
     upgrade()
     with session_scope() as session:
@@ -85,7 +85,7 @@ def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the Alembic migrations."""
-    from bot.migrate import upgrade
+    from bot.core.migrate import upgrade
 
     upgrade(revision)
     console.print(f"database at revision {revision}")
@@ -94,9 +94,9 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 @grids_app.command("import")
 def grids_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
     """Import grids and grid workers from CSV/XLSX with the header 区,街道,社区,网格,别名,网格员,手机号."""
-    from bot.db import session_scope
-    from bot.migrate import upgrade
-    from bot.registry import RegistryError, import_grids
+    from bot.core.db import session_scope
+    from bot.core.migrate import upgrade
+    from bot.places.registry import RegistryError, import_grids
 
     upgrade()
     try:
@@ -118,9 +118,9 @@ def grids_export(file: Path = typer.Argument(..., dir_okay=False)) -> None:
 
     from openpyxl import Workbook
 
-    from bot.db import session_scope
-    from bot.registry import export_grids
-    from bot.spreadsheet import safe_cell
+    from bot.core.db import session_scope
+    from bot.core.spreadsheet import safe_cell
+    from bot.places.registry import export_grids
 
     with session_scope() as session:
         rows = [[safe_cell(cell) for cell in row] for row in export_grids(session)]
@@ -144,9 +144,9 @@ def users_add(name: str = typer.Argument(..., help="login name"),
     from sqlalchemy import select
 
     from admin.auth import add_user
-    from bot.db import session_scope
-    from bot.migrate import upgrade
-    from bot.models import Grid
+    from bot.core.db import session_scope
+    from bot.core.migrate import upgrade
+    from bot.domain.models import Grid
 
     upgrade()
     try:
@@ -166,10 +166,10 @@ def users_add(name: str = typer.Argument(..., help="login name"),
 @volunteers_app.command("import")
 def volunteers_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
     """Import volunteers from CSV/XLSX with the header 姓名,手机号,技能,网格 (技能 separated by |)."""
-    from bot.db import session_scope
-    from bot.migrate import upgrade
-    from bot.registry import RegistryError
-    from bot.volunteers import import_volunteers
+    from bot.core.db import session_scope
+    from bot.core.migrate import upgrade
+    from bot.orders.volunteers import import_volunteers
+    from bot.places.registry import RegistryError
 
     upgrade()
     try:
@@ -188,9 +188,9 @@ def volunteers_import(file: Path = typer.Argument(..., exists=True, dir_okay=Fal
 @app.command("bind-code")
 def bind_code(phone: str = typer.Argument(..., help="the worker's or volunteer's phone number")) -> None:
     """Print a one-time 6-digit code (valid 24 h); the worker sends `绑定 <code>` to the account."""
-    from bot.db import session_scope
-    from bot.migrate import upgrade
-    from bot.tasks import issue_bind_code
+    from bot.core.db import session_scope
+    from bot.core.migrate import upgrade
+    from bot.events.casework import issue_bind_code
 
     upgrade()
     try:
@@ -208,10 +208,10 @@ def report(month: str = typer.Option(..., "--month", help="YYYY-MM, a calendar m
     """Write the monthly 民情分析 workbook: totals by category and grid, the three rates, overdue, places."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bot import rates
-    from bot import report as monthly
-    from bot.db import session_scope
-    from bot.migrate import upgrade
+    from bot.core.db import session_scope
+    from bot.core.migrate import upgrade
+    from bot.reports import rates
+    from bot.reports import workbook as monthly
 
     try:
         rates.month_range(month)

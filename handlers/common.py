@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import events
-from bot.routing import grid_by_location
+from bot.events import intake
+from bot.places.routing import grid_by_location
 from handlers import texts
 from handlers.filters import event, msg_type
 from handlers.router import Context, Router, include
@@ -18,19 +18,19 @@ MENU_REPLIES = {
 
 @router.on(event("subscribe"))
 def subscribed(ctx: Context) -> str:
-    events.touch_resident(ctx.session, ctx.openid)
+    intake.touch_resident(ctx.session, ctx.openid)
     return texts.WELCOME
 
 
 @router.on(event("unsubscribe"))
 def unsubscribed(ctx: Context) -> None:
-    events.resident(ctx.session, ctx.openid).subscribed = False
+    intake.resident(ctx.session, ctx.openid).subscribed = False
     return None
 
 
 @router.on(event("click"), lambda ctx: ctx.incoming.event_key in ("QUERY", "MY_EVENTS"))
 def menu_query(ctx: Context) -> str:
-    return texts.event_list(events.own_events(ctx.session, ctx.openid))
+    return texts.event_list(intake.own_events(ctx.session, ctx.openid))
 
 
 @router.on(event("click"))
@@ -45,7 +45,7 @@ def location_reported(ctx: Context) -> None:
     if m.lat is not None and m.lng is not None:
         grid = grid_by_location(ctx.session, m.lat, m.lng)
         if grid is not None:
-            events.resident(ctx.session, ctx.openid).grid = grid
+            intake.resident(ctx.session, ctx.openid).grid = grid
     return None
 
 

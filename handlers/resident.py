@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from bot import events, ratings
-from bot.events import NotFound, Report
-from bot.lifecycle import STATUS_LABELS, IllegalTransition
-from bot.models import Event
+from bot.domain.lifecycle import STATUS_LABELS, IllegalTransition
+from bot.domain.models import Event
+from bot.events import intake, ratings
+from bot.events.intake import NotFound, Report
 from handlers import texts
 from handlers.filters import command, dialog, intent, is_skip, matches, msg_type, role
 from handlers.router import Context, Router, include
@@ -25,8 +25,8 @@ def _number(ctx: Context) -> str | None:
 def _target(ctx: Context) -> Event | None:
     number = _number(ctx)
     if number:
-        return events.own_event(ctx.session, ctx.openid, number)
-    return events.latest_open_event(ctx.session, ctx.openid)
+        return intake.own_event(ctx.session, ctx.openid, number)
+    return intake.latest_open_event(ctx.session, ctx.openid)
 
 
 def _after_number(ctx: Context, word: str) -> str:
@@ -60,7 +60,7 @@ def _continue(ctx: Context, event: Event, reply: str) -> str:
 
 def _dialog_event(ctx: Context) -> Event | None:
     try:
-        return events.own_event(ctx.session, ctx.openid, ctx.dialog["number"])
+        return intake.own_event(ctx.session, ctx.openid, ctx.dialog["number"])
     except NotFound:
         ctx.set_dialog(None)
         return None
@@ -68,7 +68,7 @@ def _dialog_event(ctx: Context) -> Event | None:
 
 def _start_report(ctx: Context, data: Report) -> str:
     known = ctx.classification if data.text and data.text == ctx.text else None  # cached: filters computed it
-    result = events.report(ctx.session, data, classification=known)
+    result = intake.report(ctx.session, data, classification=known)
     event = result.event
     reply = texts.reported(event, result.route)
     if not result.created:
@@ -91,13 +91,13 @@ def query(ctx: Context) -> str:
     number = _number(ctx)
     if number:
         return event_detail(ctx)
-    return texts.event_list(events.own_events(ctx.session, ctx.openid))
+    return texts.event_list(intake.own_events(ctx.session, ctx.openid))
 
 
 @router.on(resident_only, matches(r"^\s*WL\d{8}-\d{4}\s*$"))
 def event_detail(ctx: Context) -> str:
     try:
-        return texts.event_detail(events.own_event(ctx.session, ctx.openid, _number(ctx)))
+        return texts.event_detail(intake.own_event(ctx.session, ctx.openid, _number(ctx)))
     except NotFound:
         return texts.NOT_FOUND
 
@@ -114,7 +114,7 @@ def supplement(ctx: Context) -> str:
     if not note:
         return f"请在“补充 {event.number}”后写上要补充的内容。"
     try:
-        events.supplement(ctx.session, ctx.openid, event.number, note)
+        intake.supplement(ctx.session, ctx.openid, event.number, note)
     except IllegalTransition as exc:
         return str(exc)
     return f"已补充到事件 {event.number}，处理人员会看到。"
@@ -129,7 +129,7 @@ def cancel(ctx: Context) -> str:
     if event is None:
         return "您没有可撤销的事件。"
     try:
-        events.cancel(ctx.session, ctx.openid, event.number, _after_number(ctx, "撤销"))
+        intake.cancel(ctx.session, ctx.openid, event.number, _after_number(ctx, "撤销"))
     except IllegalTransition as exc:
         return str(exc)
     if ctx.dialog and ctx.dialog.get("number") == event.number:
@@ -148,10 +148,10 @@ def help_menu(ctx: Context) -> str:
 def follow_existing(ctx: Context) -> str:
     event, target_number = _dialog_event(ctx), ctx.dialog["target"]
     ctx.set_dialog(None)
-    target = events.open_event(ctx.session, target_number)
+    target = intake.open_event(ctx.session, target_number)
     if event is None or target is None:
         return "该事件已处理完毕，您的反映将单独处理。"
-    events.follow(ctx.session, ctx.openid, event, target)
+    intake.follow(ctx.session, ctx.openid, event, target)
     return f"已将 {event.number} 合并到 {target.number}，您将收到它的处理进展，结案后也可以评价。"
 
 
@@ -168,7 +168,7 @@ def place_by_location(ctx: Context) -> str:
     if event is None:
         return texts.DONE
     m = ctx.incoming
-    routed = events.set_place(ctx.session, event, lat=m.lat, lng=m.lng, label=m.label)
+    routed = intake.set_place(ctx.session, event, lat=m.lat, lng=m.lng, label=m.label)
     return _continue(ctx, event, texts.rerouted(event, routed))
 
 
@@ -177,7 +177,7 @@ def place_by_text(ctx: Context) -> str:
     event = _dialog_event(ctx)
     if event is None:
         return texts.DONE
-    routed = events.set_place(ctx.session, event, text=ctx.text)
+    routed = intake.set_place(ctx.session, event, text=ctx.text)
     return _continue(ctx, event, texts.rerouted(event, routed))
 
 
@@ -186,7 +186,7 @@ def description(ctx: Context) -> str:
     event = _dialog_event(ctx)
     if event is None:
         return texts.DONE
-    events.describe(ctx.session, event, ctx.text)
+    intake.describe(ctx.session, event, ctx.text)
     return _continue(ctx, event, f"已记录。事件 {event.number}，类别：{texts.category_text(event)}")
 
 
@@ -195,7 +195,7 @@ def photo_for_event(ctx: Context) -> str:
     event = _dialog_event(ctx)
     if event is None:
         return texts.DONE
-    events.add_photo(ctx.session, event, media_id=ctx.incoming.media_id, pic_url=ctx.incoming.pic_url,
+    intake.add_photo(ctx.session, event, media_id=ctx.incoming.media_id, pic_url=ctx.incoming.pic_url,
                      actor="resident")
     pending = [p for p in (ctx.dialog.get("pending") or []) if p != "photo"]
     state = ctx.dialog["state"].removeprefix("awaiting_")

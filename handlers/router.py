@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 import nlp
-from bot.store import Store
+from bot.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Context:
     def role(self) -> str:
         from sqlalchemy import select
 
-        from bot.models import Worker
+        from bot.domain.models import Worker
 
         return self.session.scalar(select(Worker.role).where(Worker.openid == self.openid)) or "resident"
 

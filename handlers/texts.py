@@ -5,9 +5,9 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import nlp
-from bot.lifecycle import ACTION_LABELS, STATUS_LABELS
-from bot.models import Event
-from bot.routing import Route
+from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS
+from bot.domain.models import Event
+from bot.places.routing import Route
 from settings import get_settings
 
 WELCOME = (

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 
-from bot import orders, ratings, services_menu, tasks
-from bot.models import Order, Worker
-from bot.orders import IllegalTransition, NotYours
+from bot.domain.models import Order, Worker
+from bot.events import casework, ratings
+from bot.orders import orders, services_menu
+from bot.orders.orders import IllegalTransition, NotYours
 from handlers import texts
 from handlers.common import router as common_router
 from handlers.filters import command, dialog, event, is_skip, matches, msg_type, role
@@ -53,7 +54,7 @@ def _after(text: str, *words: str) -> tuple[str | None, str]:
 
 def _volunteer(ctx: Context) -> Worker:
     if "volunteer" not in ctx.data:
-        ctx.data["volunteer"] = tasks.worker_by_openid(ctx.session, ctx.openid)
+        ctx.data["volunteer"] = casework.worker_by_openid(ctx.session, ctx.openid)
     return ctx.data["volunteer"]
 
 

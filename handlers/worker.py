@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from bot import tasks
-from bot.lifecycle import STATUS_LABELS, IllegalTransition
-from bot.models import Event, Worker
-from bot.tasks import NotYours
+from bot.domain.lifecycle import STATUS_LABELS, IllegalTransition
+from bot.domain.models import Event, Worker
+from bot.events import casework
+from bot.events.casework import NotYours
 from handlers import texts
 from handlers.filters import command, msg_type, role
 from handlers.router import Context, Router, include
@@ -29,7 +29,7 @@ NOT_YOURS = "未找到该任务，或它不是派给您的任务。回复“我�
 
 def _worker(ctx: Context) -> Worker:
     if "worker" not in ctx.data:
-        ctx.data["worker"] = tasks.worker_by_openid(ctx.session, ctx.openid)
+        ctx.data["worker"] = casework.worker_by_openid(ctx.session, ctx.openid)
     return ctx.data["worker"]
 
 
@@ -60,7 +60,7 @@ def bind(ctx: Context) -> str:
         return "绑定码错误次数过多，请1小时后再试。"
     if not re.fullmatch(r"\d{6}", code):
         return "请发送“绑定 6位绑定码”，绑定码由街道或社区管理员提供。"
-    worker = tasks.bind(ctx.session, ctx.openid, code)
+    worker = casework.bind(ctx.session, ctx.openid, code)
     if worker is None:
         ctx.store.hit_rate_limit(f"bind:{ctx.openid}", BIND_FAILURES_PER_HOUR, window=3600)
         return "绑定码无效或已过期，请向管理员重新获取。"
@@ -75,7 +75,7 @@ def bind(ctx: Context) -> str:
 
 @router.on(worker_only, command("我的任务", "任务", "查询"))
 def my_tasks(ctx: Context) -> str:
-    items = tasks.my_tasks(ctx.session, _worker(ctx))
+    items = casework.my_tasks(ctx.session, _worker(ctx))
     if not items:
         return "您目前没有待处置的任务。"
     lines = [f"{i}. {_line(e)}" for i, e in enumerate(items, 1)]
@@ -83,10 +83,10 @@ def my_tasks(ctx: Context) -> str:
 
 
 def _act(ctx: Context, words: tuple[str, ...], action, *, need_note: str | None = None,
-         statuses=tasks.WORKING) -> str:
+         statuses=casework.WORKING) -> str:
     number, note = _args(ctx, *words)
     try:
-        event = tasks.task(ctx.session, _worker(ctx), number, statuses)
+        event = casework.task(ctx.session, _worker(ctx), number, statuses)
     except NotYours:
         return NOT_YOURS if number else "您目前没有待处置的任务。"
     if need_note and not note:
@@ -100,7 +100,7 @@ def _act(ctx: Context, words: tuple[str, ...], action, *, need_note: str | None 
 @router.on(worker_only, command("接单"))
 def accept(ctx: Context) -> str:
     def run(event, _note):
-        tasks.accept(ctx.session, _worker(ctx), event)
+        casework.accept(ctx.session, _worker(ctx), event)
         return f"已接单 {event.number}，已通知居民。\n处置中可回复“进展 内容”，完成后回复“办结 结果”并发送办结照片。"
 
     return _act(ctx, ("接单",), run, statuses=("assigned",))
@@ -109,7 +109,7 @@ def accept(ctx: Context) -> str:
 @router.on(worker_only, command("进展"))
 def progress(ctx: Context) -> str:
     def run(event, note):
-        tasks.progress(ctx.session, _worker(ctx), event, note)
+        casework.progress(ctx.session, _worker(ctx), event, note)
         return f"进展已记录并推送给居民：{event.number}"
 
     return _act(ctx, ("进展",), run, need_note="请写明进展，如“进展 {number} 已联系物业，明天更换灯泡”。")
@@ -118,7 +118,7 @@ def progress(ctx: Context) -> str:
 @router.on(worker_only, command("办结"))
 def complete(ctx: Context) -> str:
     def run(event, note):
-        tasks.complete(ctx.session, _worker(ctx), event, note)
+        casework.complete(ctx.session, _worker(ctx), event, note)
         return f"已办结 {event.number}，等待核查结案。可再发一张办结后的照片作为佐证。"
 
     return _act(ctx, ("办结",), run, need_note="请写明办理结果，如“办结 {number} 已更换灯泡”。")
@@ -127,7 +127,7 @@ def complete(ctx: Context) -> str:
 @router.on(worker_only, command("退回"))
 def give_back(ctx: Context) -> str:
     def run(event, reason):
-        tasks.give_back(ctx.session, _worker(ctx), event, reason)
+        casework.give_back(ctx.session, _worker(ctx), event, reason)
         return f"已退回 {event.number}，调度员将重新派单。"
 
     return _act(ctx, ("退回",), run, need_note="退回需写明原因，如“退回 {number} 不属于本网格”。")
@@ -136,7 +136,7 @@ def give_back(ctx: Context) -> str:
 @router.on(worker_only, command("上报"))
 def escalate(ctx: Context) -> str:
     def run(event, reason):
-        label = tasks.escalate(ctx.session, event, actor="worker", actor_name=_worker(ctx).name, reason=reason)
+        label = casework.escalate(ctx.session, event, actor="worker", actor_name=_worker(ctx).name, reason=reason)
         return f"已上报 {event.number}，升级为{event.grade}类，转{label}处理。"
 
     return _act(ctx, ("上报",), run, need_note="上报需写明原因，如“上报 {number} 涉及多个部门”。")
@@ -147,7 +147,7 @@ def patrol(ctx: Context) -> str:
     _, text = _args(ctx, "巡查上报", "巡查")
     if len(text) < 4:
         return "请描述巡查发现的问题，如“巡查 幸福小区3栋门口堆放建筑垃圾”。"
-    event = tasks.patrol(ctx.session, _worker(ctx), text, ctx.incoming.key)
+    event = casework.patrol(ctx.session, _worker(ctx), text, ctx.incoming.key)
     handler = "由您处置" if event.worker_id == _worker(ctx).id else f"转{event.unit}处理"
     return f"巡查上报成功：{event.number}\n类别：{texts.category_text(event)}\n{handler}"
 
@@ -155,10 +155,10 @@ def patrol(ctx: Context) -> str:
 @router.on(worker_only, msg_type("image"))
 def evidence(ctx: Context) -> str:
     try:
-        event = tasks.task(ctx.session, _worker(ctx), None, ("accepted", "assigned", "completed"))
+        event = casework.task(ctx.session, _worker(ctx), None, ("accepted", "assigned", "completed"))
     except NotYours:
         return "照片已收到，但您目前没有任务可关联。"
-    tasks.attach_evidence(ctx.session, _worker(ctx), event, ctx.incoming.media_id, ctx.incoming.pic_url)
+    casework.attach_evidence(ctx.session, _worker(ctx), event, ctx.incoming.media_id, ctx.incoming.pic_url)
     return f"照片已作为佐证附到任务 {event.number}。"
 
 

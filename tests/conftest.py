@@ -17,8 +17,8 @@ import uvicorn
 from sqlalchemy import text
 
 import settings as settings_module
-from bot import db, store
-from bot.fake_wechat import Recorder, create_fake_wechat_app
+from bot.core import db, store
+from bot.demo.fake_wechat import Recorder, create_fake_wechat_app
 from bot.wechat.wechat_side import WeChatSide
 
 TOKEN = "weilinli-test-token"
@@ -129,7 +129,7 @@ def env(tmp_path_factory) -> Iterator[Env]:
     e.reset_settings()
     db.dispose_engine()
     store.reset_store()
-    from bot.migrate import upgrade
+    from bot.core.migrate import upgrade
 
     if not settings_module.get_settings().effective_database_url.startswith("sqlite"):
         with db.get_engine().begin() as conn:  # a clean schema on a shared server database
@@ -155,10 +155,10 @@ def clean(env: Env) -> Iterator[Env]:
     with env.recorder.lock:
         env.recorder.records.clear()
         env.recorder.fail_left = 0
-    from bot import demo
+    from bot.demo import sample
 
     with db.session_scope() as session:
-        demo.load(session)
+        sample.load(session)
     yield env
     env.reset_settings()
 

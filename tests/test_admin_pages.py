@@ -23,9 +23,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from admin.auth import add_user
-from bot import db, events
-from bot.db import utcnow
-from bot.models import Attachment, Event, Grid, LoginSession, Worker
+from bot.core import db
+from bot.core.db import utcnow
+from bot.domain.models import Attachment, Event, Grid, LoginSession, Worker
+from bot.events import intake
 from bot.wechat.media import media_dir
 
 CHROMIUM = "/usr/bin/chromium"
@@ -92,7 +93,7 @@ def site(wx, clean):
         session.flush()
         session.add(Worker(name="孙丽", phone="13800000099", role="grid_worker", grid=grid))
         add_user(session, "zhongnan", PASSWORD, "dispatcher", other)
-        other_event = events.report(session, events.Report(openid=OTHER_RESIDENT, text="丁字桥小区路面塌陷一个大坑"),
+        other_event = intake.report(session, intake.Report(openid=OTHER_RESIDENT, text="丁字桥小区路面塌陷一个大坑"),
                                     grid_hint=grid).event
         other_number = other_event.number
     for openid in (RESIDENT, EVIL, WANG_FANG, ZHANG_MIN):
@@ -426,7 +427,7 @@ def test_screenshots_dir_is_ignored():
 def test_event_list_api_filters_search_and_paging(site):
     with db.session_scope() as session:
         for index in range(23):
-            events.report(session, events.Report(openid=f"o-bulk-{index}", text=f"东亭小区{index}号楼下垃圾没人清运"))
+            intake.report(session, intake.Report(openid=f"o-bulk-{index}", text=f"东亭小区{index}号楼下垃圾没人清运"))
         late = session.scalar(select(Event).where(Event.number == site.numbers["light"]))
         late.resolve_due_at = utcnow() - timedelta(hours=1)  # past its limit: 督办
         old = session.scalar(select(Event).where(Event.number == site.numbers["evil"]))

@@ -13,8 +13,8 @@ import re
 from sqlalchemy import func, select
 
 from admin.auth import add_user
-from bot import db
-from bot.models import Event, Resident, TimelineEntry, Worker
+from bot.core import db
+from bot.domain.models import Event, Resident, TimelineEntry, Worker
 from tests.test_main_loop import login
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")

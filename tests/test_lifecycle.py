@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot import db
-from bot.events import Report, report
-from bot.lifecycle import OPEN, TRANSITIONS, IllegalTransition, transition
-from bot.models import Event, TimelineEntry
-from bot.numbering import next_number
+from bot.core import db
+from bot.domain.lifecycle import OPEN, TRANSITIONS, IllegalTransition, transition
+from bot.domain.models import Event, TimelineEntry
+from bot.domain.numbering import next_number
+from bot.events.intake import Report, report
 
 
 def new_event(session, text="东亭小区路灯不亮") -> Event:

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from admin.auth import add_user
-from bot import db, ratings
-from bot.db import utcnow
-from bot.models import Event, Grid, Rating, Worker
-from bot.tasks import issue_bind_code
+from bot.core import db
+from bot.core.db import utcnow
+from bot.domain.models import Event, Grid, Rating, Worker
+from bot.events import ratings
+from bot.events.casework import issue_bind_code
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
 RESIDENT, WORKER, OTHER_WORKER = "o-loop-resident", "o-wang-fang", "o-zhao-lei"

@@ -12,13 +12,13 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.fake_wechat import Recorder, create_fake_wechat_app
+from bot.demo.fake_wechat import Recorder, create_fake_wechat_app
 from bot.wechat.wechat_side import WeChatSide, message_xml
 from tests.conftest import TOKEN, ServerThread
 from tests.procs import Service, drop_database, flush_redis, scratch_database
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
-LOAD_DEMO = "from bot import demo; from bot.db import session_scope\nwith session_scope() as s: demo.load(s)"
+LOAD_DEMO = "from bot.demo import sample; from bot.core.db import session_scope\nwith session_scope() as s: sample.load(s)"
 
 
 @pytest.fixture

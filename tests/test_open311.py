@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 import nlp
-from bot import db
-from bot.lifecycle import transition
-from bot.models import Event
-from bot.open311 import mask_private, router
+from bot.core import db
+from bot.domain.lifecycle import transition
+from bot.domain.models import Event
+from bot.open311.routes import mask_private, router
 from tests.conftest import ServerThread
 
 NUMBER = re.compile(r"^WL\d{8}-\d{4}$")

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from wechatpy.exceptions import WeChatClientException
 
-from bot import db
-from bot.db import utcnow
-from bot.models import Attachment, OutboxMessage
+from bot.core import db
+from bot.core.db import utcnow
+from bot.domain.models import Attachment, OutboxMessage
 from bot.wechat.client import Client, call
 
 
@@ -144,7 +144,7 @@ def test_an_oversized_photo_is_refused_while_streaming_and_the_report_stands(wx,
 
 
 def test_claims_lease_each_due_message_to_one_drainer_in_one_statement(clean):
-    from bot.outbox import claim_due, enqueue
+    from bot.notify.outbox import claim_due, enqueue
 
     later = utcnow() + timedelta(hours=1)  # not due for the running service's own drainer
     with db.session_scope() as session:
@@ -168,7 +168,7 @@ def test_claims_lease_each_due_message_to_one_drainer_in_one_statement(clean):
 
 
 def test_one_drain_works_off_a_flood_batch_after_batch(clean):
-    from bot.outbox import BATCH, drain, enqueue
+    from bot.notify.outbox import BATCH, drain, enqueue
 
     later = utcnow() + timedelta(hours=1)  # not due for the running service's own drainer
     with db.session_scope() as session:

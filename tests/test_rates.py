@@ -1,6 +1,6 @@
 """三率考核 over HTTP and in the monthly workbook, against hand-computed expectations.
 
-October 2026 (Asia/Shanghai). The events are created by the domain (`events.report`) and then
+October 2026 (Asia/Shanghai). The events are created by the domain (`intake.report`) and then
 given controlled due / 接单 / 办结 times; ratings are Rating rows (every rater and round counts).
 
 | event | place / worker      | respond: due → accepted | resolve: due → completed | ratings                      |
@@ -34,11 +34,13 @@ from sqlalchemy import select
 
 import settings as settings_module
 from admin.auth import add_user
-from bot import db, events, rates
-from bot.db import utcnow
-from bot.models import Event, Grid, Rating, Worker
-from bot.registry import _upsert_grid
-from bot.report import safe
+from bot.core import db
+from bot.core.db import utcnow
+from bot.domain.models import Event, Grid, Rating, Worker
+from bot.events import intake
+from bot.places.registry import _upsert_grid
+from bot.reports import rates
+from bot.reports.workbook import safe
 
 SH = ZoneInfo("Asia/Shanghai")
 INJECTED = "=cmd|' /C calc'!A0"
@@ -52,7 +54,7 @@ def at(day: int, hour: int, minute: int = 0, month: int = 10) -> datetime:
 def make(session, key: str, grid: Grid | None, worker: Worker | None, created: datetime, *, status: str,
          respond_due=None, accepted=None, resolve_due=None, completed=None, overdue_count=0, reopen_count=0,
          ratings=(), text="路灯不亮，晚上很黑", place=None, phone=None) -> Event:
-    reported = events.report(session, events.Report(openid=f"o-rates-{key}", text=text))
+    reported = intake.report(session, intake.Report(openid=f"o-rates-{key}", text=text))
     event = reported.event
     event.grid, event.worker, event.status, event.created_at = grid, worker, status, created
     event.respond_due_at, event.accepted_at = respond_due, accepted
@@ -63,7 +65,7 @@ def make(session, key: str, grid: Grid | None, worker: Worker | None, created: d
     event.next_check_at = None  # nothing for the supervision sweep to act on: the times stay as set
     session.flush()
     for rater, round_, value in ratings:
-        person = events.resident(session, f"o-rates-{key}-{rater}") if rater != "reporter" else event.reporter
+        person = intake.resident(session, f"o-rates-{key}-{rater}") if rater != "reporter" else event.reporter
         session.add(Rating(event_id=event.id, resident_id=person.id, round=round_, value=value,
                            at=(completed or created) + timedelta(days=1)))
     session.flush()

@@ -9,9 +9,9 @@ import sys
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from bot import db
-from bot.models import Grid, Worker
-from bot.registry import GRID_HEADER
+from bot.core import db
+from bot.domain.models import Grid, Worker
+from bot.places.registry import GRID_HEADER
 from settings import get_settings
 
 ROWS = [
@@ -106,7 +106,7 @@ def test_export_round_trips(clean, tmp_path):
 
 
 def test_export_guards_against_formula_injection(clean, tmp_path):
-    from bot.models import Grid
+    from bot.domain.models import Grid
 
     with db.session_scope() as session:
         grid = session.scalar(select(Grid).where(Grid.name == "幸福家园网格"))

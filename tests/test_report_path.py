@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
-from bot import db, gridindex
-from bot.models import DailyCounter, Event, Grid
-from bot.numbering import next_number
-from bot.routing import grid_by_location, grid_by_text
-from bot.store import get_store
+from bot.core import db
+from bot.core.store import get_store
+from bot.domain.models import DailyCounter, Event, Grid
+from bot.domain.numbering import next_number
+from bot.places import gridindex
+from bot.places.routing import grid_by_location, grid_by_text
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
 

@@ -7,8 +7,8 @@ import time
 
 from sqlalchemy import select
 
-from bot import db
-from bot.models import Attachment, Event
+from bot.core import db
+from bot.domain.models import Attachment, Event
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
 

@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from admin.auth import add_user
-from bot import db
+from bot.core import db
 
 MAX_EXAMPLES = 12
 

@@ -37,13 +37,14 @@ port, data_dir, aes_key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 base = f"http://127.0.0.1:{port}"
 settings.configure(demo=True, data_dir=data_dir, database_url="", redis_url="", wechat_aes_key=aes_key,
                    wechat_api_base=f"{base}/_fake_wechat/", public_url=base)
-from bot import db, demo, store
-from bot.migrate import upgrade
+from bot.core import db, store
+from bot.demo import sample
+from bot.core.migrate import upgrade
 db.dispose_engine()
 store.reset_store()
 upgrade()
 with db.session_scope() as session:
-    demo.load(session)
+    sample.load(session)
 import uvicorn
 from bot.app import create_app
 uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning")
@@ -219,7 +220,7 @@ def demo_off(monkeypatch, tmp_path):
 
 def test_routes_are_404_when_demo_is_off(demo_off):
     from bot.app import create_app
-    from bot.simulator import router
+    from bot.demo.simulator import router
 
     # the app factory leaves the simulator out (no lifespan needed: nothing is started)…
     client = TestClient(create_app(run_scheduler=False))
@@ -238,7 +239,7 @@ def test_routes_are_404_when_demo_is_off(demo_off):
 
 
 def test_router_serves_when_demo_is_on(demo_off, monkeypatch):
-    from bot.simulator import router
+    from bot.demo.simulator import router
 
     monkeypatch.setattr(settings_module, "_active", demo_off.model_copy(update={"demo": True}))
     app = FastAPI()

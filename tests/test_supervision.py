@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot import db, deadlines, supervision, timelimits
-from bot.events import Report, report
-from bot.models import Event, OutboxMessage, SupervisionNotice
-from bot.scheduler import Scheduler
+from bot.core import db
+from bot.core.scheduler import Scheduler
+from bot.domain.models import Event, OutboxMessage, SupervisionNotice
+from bot.events import supervision
+from bot.events.intake import Report, report
+from bot.timelimits import policy, rounds
 
 SH = ZoneInfo("Asia/Shanghai")
 LIMITS = '{"A": {"respond": "1h", "resolve": "3h"}, "B": {"respond": "2h", "resolve": "6h"}}'
@@ -87,10 +89,10 @@ def test_reminder_then_duban_then_automatic_escalation(limits):
 def test_accepting_in_time_stops_response_supervision(limits, wx):
     number, created = new_event()
     with db.session_scope() as session:
-        from bot import tasks
+        from bot.events import casework
 
         event = session.scalar(select(Event).where(Event.number == number))
-        tasks.accept(session, event.worker, event)
+        casework.accept(session, event.worker, event)
     assert sweep(created + timedelta(minutes=70)) == 0
     assert not pushes(WORKER, "即将超时|督办")
     assert sweep(created + timedelta(minutes=145)) == 1  # 80 % of the 3 h resolve limit
@@ -109,7 +111,7 @@ def test_what_came_due_while_down_fires_at_the_next_sweep(limits):
 
 
 def test_scheduler_catches_up_at_start_and_only_the_leader_runs_jobs(env):
-    from bot.store import get_store
+    from bot.core.store import get_store
 
     # an earlier test's `clean` flushed the store: wait until the running service holds the lock again
     deadline = time.monotonic() + 10
@@ -161,9 +163,9 @@ def test_working_day_limits_across_national_day(clean):
     with db.session_scope() as session:
         event = report(session, Report(openid="o-holiday", text="东亭小区路灯不亮")).event
         event.grade = "B"
-        deadlines.start_round(event, start, new_round=False)
+        rounds.start_round(event, start, new_round=False)
         resolve = event.resolve_due_at
-    expected = timelimits.due(start, "3wd")
+    expected = policy.due(start, "3wd")
     assert resolve == expected
     assert resolve.astimezone(SH).date() == datetime(2026, 10, 10).date()  # the 调休 Saturday counts
 
@@ -173,7 +175,7 @@ def test_fifteen_working_days_from_28_december_get_a_due_date(clean):
     with db.session_scope() as session:
         event = report(session, Report(openid="o-newyear", text="东亭小区危房需要鉴定")).event
         event.grade = "D"
-        deadlines.start_round(event, start, new_round=False)
+        rounds.start_round(event, start, new_round=False)
         due = event.resolve_due_at
     assert due.astimezone(SH).year == 2027 and due > start + timedelta(days=15)
 

@@ -13,9 +13,10 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from admin.auth import add_user
-from bot import db, orders
-from bot.db import utcnow
-from bot.models import Event, Order, PointsEntry, Worker
+from bot.core import db
+from bot.core.db import utcnow
+from bot.domain.models import Event, Order, PointsEntry, Worker
+from bot.orders import orders
 from tests.test_main_loop import bind, login, texts, wait_text
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
@@ -299,7 +300,7 @@ def test_volunteers_import_xlsx(clean, tmp_path):
 
 
 def test_showcase_escapes_text_and_honours_a_later_opt_out(wx, crew):
-    from bot.models import Grid
+    from bot.domain.models import Grid
 
     with db.session_scope() as session:
         session.scalar(select(Grid).where(Grid.name == "翠柳一网格")).name = "<script>alert(1)</script>"

@@ -9,8 +9,8 @@ import time
 import xmltodict
 from sqlalchemy import func, select
 
-from bot import db
-from bot.models import Event, Resident, TimelineEntry
+from bot.core import db
+from bot.domain.models import Event, Resident, TimelineEntry
 from bot.wechat.protocol import sign
 from bot.wechat.wechat_side import message_xml
 from tests.conftest import TOKEN

@@ -18,7 +18,7 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from bot.store import get_store
+from bot.core.store import get_store
 from settings import get_settings
 
 log = logging.getLogger(__name__)

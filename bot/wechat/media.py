@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import select
 from wechatpy.exceptions import WeChatClientException
 
-from bot.db import session_factory, utcnow
-from bot.models import Attachment
-from bot.store import get_store
+from bot.core.db import session_factory, utcnow
+from bot.core.store import get_store
+from bot.domain.models import Attachment
 from bot.wechat.client import Client, call
 from settings import get_settings
 

@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from wechatpy.crypto import WeChatCrypto
 
 import handlers
-from bot.db import session_factory
-from bot.events import touch_resident
-from bot.store import get_store
+from bot.core.db import session_factory
+from bot.core.store import get_store
+from bot.events.intake import touch_resident
 from bot.wechat import protocol
 from bot.wechat.protocol import BadRequest, Forbidden
 from handlers.router import Context, Incoming

@@ -11,9 +11,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.db import session_factory, utcnow
-from bot.models import OutboxMessage, Resident
-from bot.outbox import PushError
+from bot.core.db import session_factory, utcnow
+from bot.domain.models import OutboxMessage, Resident
+from bot.notify.outbox import PushError
 from bot.wechat.client import Client
 from bot.wechat.push import customer_service, subscribe, template
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wechatpy.exceptions import WeChatClientException
 
-from bot.models import OutboxMessage
+from bot.domain.models import OutboxMessage
 from bot.wechat.client import Client, call
 from bot.wechat.push.errors import translate
 

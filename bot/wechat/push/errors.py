@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wechatpy.exceptions import WeChatClientException
 
-from bot.outbox import PushError
+from bot.notify.outbox import PushError
 
 WINDOW_CLOSED = {45015, 45047}  # 48-hour window expired / more than 5 sends since the user's message
 NOT_FOLLOWER = {43004, 43019}  # unfollowed, or blocked the account

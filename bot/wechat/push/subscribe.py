@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from wechatpy.exceptions import WeChatClientException
 
-from bot.models import OutboxMessage
-from bot.outbox import PushError
+from bot.domain.models import OutboxMessage
+from bot.notify.outbox import PushError
 from bot.wechat.client import Client, call
 from bot.wechat.push.errors import translate
 from settings import get_settings

@@ -1,0 +1,399 @@
+"""The nouns of the domain: Grid, Worker, Resident, Event, TimelineEntry, Attachment, OutboxMessage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.core.db import Base, UTCDateTime, utcnow
+
+GRID_LEVELS = ("district", "street", "community", "grid", "building")
+LEVEL_LABELS = {"district": "区", "street": "街道", "community": "社区", "grid": "网格", "building": "楼栋"}
+
+
+class Grid(Base):
+    """One node of the five-level tree 区 → 街道 → 社区 → 小区(网格) → 楼栋."""
+
+    __tablename__ = "grid"
+    __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_grid_parent_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    aliases: Mapped[str] = mapped_column(Text, default="")  # "|"-separated
+    polygon_wkt: Mapped[str | None] = mapped_column(Text)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    duty_phone: Mapped[str | None] = mapped_column(String(32))
+
+    # On access: the identity map makes the walk up the tree cheap, without a 4-level join per load.
+    parent: Mapped[Grid | None] = relationship(remote_side="Grid.id")
+
+    @property
+    def alias_list(self) -> list[str]:
+        return [a for a in (self.aliases or "").split("|") if a]
+
+    @property
+    def path(self) -> list[Grid]:
+        node, chain = self, []
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))
+
+    def ancestor(self, level: str) -> Grid | None:
+        return next((g for g in self.path if g.level == level), None)
+
+    @property
+    def full_name(self) -> str:
+        return "".join(g.name for g in self.path if g.level != "district")
+
+
+class Worker(Base):
+    """A grid worker (网格员) or volunteer (志愿者); linked to WeChat by binding its OpenID."""
+
+    __tablename__ = "worker"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="grid_worker")  # grid_worker | volunteer
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    skills: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    grid: Mapped[Grid | None] = relationship()
+
+
+class Resident(Base):
+    __tablename__ = "resident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    grid: Mapped[Grid | None] = relationship(lazy="joined")
+
+
+class Event(Base):
+    """One reported problem (事件), tracked from 待受理 to 已评价."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_status_created", "status", "created_at"),
+        Index("ix_event_duplicate", "grid_id", "category", "id"),  # find_duplicate: newest first, per grid
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="wechat")
+    source_key: Mapped[str | None] = mapped_column(String(160), unique=True)  # WeChat MsgId etc.
+    text: Mapped[str] = mapped_column(Text, default="")
+    intent: Mapped[str] = mapped_column(String(16), default="report")
+    category: Mapped[str] = mapped_column(String(24), default="other")
+    subcategory: Mapped[str] = mapped_column(String(64), default="")
+    grade: Mapped[str] = mapped_column(String(1), default="A")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    rule: Mapped[str] = mapped_column(Text, default="")
+    place_text: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"), index=True)
+    unit: Mapped[str] = mapped_column(String(64), default="dispatch")  # whose queue it is in
+    status: Mapped[str] = mapped_column(String(16), default="reported")
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    rating: Mapped[str | None] = mapped_column(String(12))  # the reporter's latest rating value
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Time limits (限时办理): due times of the current round, set on report, escalation and reopen.
+    deadline_round: Mapped[int] = mapped_column(Integer, default=0)
+    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    respond_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    respond_remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first 接单 of the round
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 办结 of the round
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)  # 督办 flag shown to dispatchers
+    overdue_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # the sweep's index
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    reporter: Mapped[Resident | None] = relationship(lazy="joined")
+    grid: Mapped[Grid | None] = relationship(lazy="joined")
+    worker: Mapped[Worker | None] = relationship(lazy="joined")
+    # selectin: a batch of events loads all their timelines in one extra query, not one per event.
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        back_populates="event", order_by="TimelineEntry.id", lazy="selectin"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="event", order_by="Attachment.id", lazy="selectin"
+    )
+
+
+class TimelineEntry(Base):
+    """Append-only: one row per transition (and per note), written with the change itself."""
+
+    __tablename__ = "timeline_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(16))  # resident | worker | dispatcher | system
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    event: Mapped[Event] = relationship(back_populates="timeline")
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    timeline_id: Mapped[int | None] = mapped_column(ForeignKey("timeline_entry.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # image | location | voice | link
+    media_id: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    local_path: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="attachments")
+
+
+class OutboxMessage(Base):
+    """A push waiting to reach WeChat; drained with retries so an API outage loses nothing."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(24), default="customer_service")
+    payload: Mapped[dict] = mapped_column(JSON)
+    dedup_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|sending|sent|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SupervisionNotice(Base):
+    """Each reminder / 督办 / escalation happens once per event, kind and deadline round: the unique
+    key is claimed before anything is sent, so two service processes cannot both send it."""
+
+    __tablename__ = "supervision_notice"
+    __table_args__ = (UniqueConstraint("event_id", "round", "kind", name="uq_supervision_notice_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))  # respond_remind | respond_overdue | resolve_remind | …
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DailyCounter(Base):
+    """Per-day sequence behind event numbers (WL20261123-0042)."""
+
+    __tablename__ = "daily_counter"
+
+    key: Mapped[str] = mapped_column(String(24), primary_key=True)  # "WL20261123"
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BindCode(Base):
+    """A one-time 6-digit code that links a worker's or volunteer's WeChat OpenID (valid 24 h)."""
+
+    __tablename__ = "bind_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    worker: Mapped[Worker] = relationship(lazy="joined")
+
+
+class Follower(Base):
+    """A resident who reported the same problem and follows this event (gets its pushes, may rate)."""
+
+    __tablename__ = "follower"
+    __table_args__ = (UniqueConstraint("event_id", "resident_id", name="uq_follower_event_resident"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    resident: Mapped[Resident] = relationship(lazy="joined")
+
+
+class Rating(Base):
+    """一事一评: one rating per event and resident (满意 / 基本满意 / 不满意, or 未评价 after 7 days)."""
+
+    __tablename__ = "rating"
+    __table_args__ = (UniqueConstraint("event_id", "resident_id", "round", name="uq_rating_event_resident_round"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"))
+    round: Mapped[int] = mapped_column(Integer, default=0)  # the event's reopen_count when rated
+    value: Mapped[str] = mapped_column(String(12))  # satisfied | basic | unsatisfied | unrated
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """An admin-page login: admin, dispatcher or viewer, optionally scoped to a street or district."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    scope_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    scope: Mapped[Grid | None] = relationship(lazy="joined")
+
+
+class LoginSession(Base):
+    """Server-side admin sessions: the cookie holds a random token, the table its hash."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Order(Base):
+    """A volunteer service order (五单: 点单 → 派单 → 接单 → 评单 → 晒单), numbered like events."""
+
+    __tablename__ = "service_order"
+    __table_args__ = (Index("ix_service_order_status_expires", "status", "offer_expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"), index=True)
+    source_key: Mapped[str | None] = mapped_column(String(160), unique=True)  # WeChat MsgId: retries create once
+    service: Mapped[str] = mapped_column(String(32))  # the service menu item's name, e.g. 磨刀
+    note: Mapped[str] = mapped_column(Text, default="")  # the resident's words
+    place_text: Mapped[str | None] = mapped_column(String(200))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # offered/assigned → back to dispatch
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result_note: Mapped[str] = mapped_column(Text, default="")  # the volunteer's 完成 note
+    rating: Mapped[str | None] = mapped_column(String(12))  # satisfied | basic | unsatisfied
+    rating_comment: Mapped[str] = mapped_column(Text, default="")
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)  # 晒单: False when the resident opts out
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)  # 不满意: a dispatcher follows up
+    hours: Mapped[float] = mapped_column(Float, default=0.0)
+    points: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    resident: Mapped[Resident | None] = relationship(lazy="joined")
+    grid: Mapped[Grid | None] = relationship(lazy="joined")
+    volunteer: Mapped[Worker | None] = relationship(lazy="joined")
+    timeline: Mapped[list[OrderEntry]] = relationship(order_by="OrderEntry.id", lazy="selectin")
+    photos: Mapped[list[OrderPhoto]] = relationship(order_by="OrderPhoto.id", lazy="selectin")
+
+
+class OrderEntry(Base):
+    """An order's append-only timeline: one row per transition (and per note)."""
+
+    __tablename__ = "order_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(16))  # resident | volunteer | dispatcher | system
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class OrderOffer(Base):
+    """抢单: which volunteers an order was offered to (only they may grab it; the losers are told)."""
+
+    __tablename__ = "order_offer"
+    __table_args__ = (UniqueConstraint("order_id", "volunteer_id", name="uq_order_offer_order_volunteer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderPhoto(Base):
+    """A photo the volunteer sent as evidence of the service (shown on the showcase unless opted out)."""
+
+    __tablename__ = "order_photo"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), index=True)
+    media_id: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PointsEntry(Base):
+    """The volunteer hours and points ledger (志愿时长/积分): one credit per completed order."""
+
+    __tablename__ = "points_entry"
+    __table_args__ = (UniqueConstraint("order_id", "volunteer_id", name="uq_points_entry_order_volunteer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("service_order.id"))
+    hours: Mapped[float] = mapped_column(Float, default=0.0)
+    points: Mapped[float] = mapped_column(Float, default=0.0)
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

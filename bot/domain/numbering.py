@@ -1,0 +1,46 @@
+"""Event and order numbers: `WL` + local date + `-` + a four-digit daily sequence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.core.db import upsert_for
+from bot.domain.models import DailyCounter
+from settings import get_settings
+
+PREFIX = "WL"
+
+
+def local_now(now: datetime | None = None) -> datetime:
+    tz = ZoneInfo(get_settings().timezone)
+    return (now or datetime.now(tz)).astimezone(tz)
+
+
+def next_number(session: Session, now: datetime | None = None) -> str:
+    """Atomically take the next number of the day (one upsert … RETURNING: safe across processes,
+    and the first number of a day needs no second try).
+
+    On PostgreSQL the counter is bumped outside the report's transaction, as one autocommitted
+    statement: inside it the row would stay locked until the report commits, and every concurrent
+    report would queue behind it. A report that then rolls back leaves a gap, as a SEQUENCE would.
+    SQLite has a single writer anyway, and a second connection would wait on the report's own lock.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        with Session(bind.execution_options(isolation_level="AUTOCOMMIT")) as own:
+            return _take(own, now)
+    return _take(session, now)
+
+
+def _take(session: Session, now: datetime | None) -> str:
+    key = f"{PREFIX}{local_now(now).strftime('%Y%m%d')}"
+    insert = upsert_for(session)
+    value = session.execute(
+        insert(DailyCounter).values(key=key, value=1)
+        .on_conflict_do_update(index_elements=[DailyCounter.key], set_={"value": DailyCounter.value + 1})
+        .returning(DailyCounter.value)
+    ).scalar_one()
+    return f"{key}-{value:04d}"

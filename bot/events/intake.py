@@ -1,0 +1,307 @@
+"""Event use cases for residents: report, enrich (place, photo, description), query, supplement, cancel.
+
+Plain values in, plain results out: no HTTP request or WeChat message objects here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import nlp
+from bot.core.db import upsert_for, utcnow
+from bot.domain.lifecycle import OPEN, record_creation, transition
+from bot.domain.models import Attachment, Event, Follower, Grid, Resident
+from bot.domain.numbering import next_number
+from bot.notify import notices
+from bot.places import gridindex
+from bot.places.routing import Route, grid_by_location, grid_by_text, metres, route
+from bot.timelimits import rounds
+from settings import get_settings
+
+DUPLICATE_METRES = 50
+
+
+class NotFound(LookupError):
+    """No such event for this resident (the same answer whether it exists for someone else or not)."""
+
+
+@dataclass
+class Report:
+    openid: str
+    text: str = ""
+    source_key: str | None = None
+    kind: str = "text"  # text | voice | image | location | link
+    media_id: str | None = None
+    pic_url: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    label: str | None = None
+    source: str = "wechat"  # wechat | open311 | patrol
+    phone: str | None = None
+
+
+@dataclass
+class Duplicate:
+    """An open event that looks like the same problem: all a resident is told about it."""
+
+    number: str
+    status: str
+
+
+@dataclass
+class Reported:
+    event: Event
+    route: Route
+    created: bool  # False when a retry found the event its first delivery created
+    duplicate: Duplicate | None = None
+
+
+def resident(session: Session, openid: str) -> Resident:
+    found = session.info.get(("resident", openid))  # touch_resident already upserted it in this unit of work
+    if found is not None:
+        return found
+    found = session.scalar(select(Resident).where(Resident.openid == openid))
+    if found is None:
+        try:
+            with session.begin_nested():
+                found = Resident(openid=openid)
+                session.add(found)
+        except IntegrityError:  # created concurrently by another request
+            found = session.scalar(select(Resident).where(Resident.openid == openid))
+    return found
+
+
+def touch_resident(session: Session, openid: str) -> Resident:
+    """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window.
+    One upsert statement, which also loads the resident: this runs for every incoming message."""
+    now = utcnow()
+    insert = upsert_for(session)
+    person = session.scalars(
+        insert(Resident).values(openid=openid, subscribed=True, last_message_at=now, created_at=now)
+        .on_conflict_do_update(index_elements=[Resident.openid], set_={"last_message_at": now, "subscribed": True})
+        .returning(Resident),
+        execution_options={"populate_existing": True},
+    ).one()
+    session.info[("resident", openid)] = person
+    return person
+
+
+def report(session: Session, data: Report, grid_hint: Grid | None = None,
+           classification: nlp.Classification | None = None) -> Reported:
+    """Create the event, classify, route and assign it — idempotent on `source_key`.
+
+    Everything is decided before the event is added, so it is written in one flush: one INSERT of
+    the event and one of its timeline rows, no UPDATE after (this runs for every report)."""
+    if data.source_key:
+        existing = session.scalar(select(Event).where(Event.source_key == data.source_key))
+        if existing is not None:
+            return Reported(existing, _current_route(existing), created=False)
+    person = resident(session, data.openid)
+    result = (classification or nlp.classify(data.text)) if data.text else None  # the handler's, if it had one
+    now = utcnow()
+    event = Event(
+        reporter=person, source=data.source, source_key=data.source_key, text=data.text, created_at=now,
+        updated_at=now, status="reported", urgent=False, flagged=False, deadline_round=0, reopen_count=0,
+        overdue=False, overdue_count=0, lat=data.lat, lng=data.lng,
+        attachments=[], timeline=[],  # known empty: no lazy load when they are read later
+    )
+    _apply_classification(event, result)
+    event.phone = event.phone or data.phone
+    with session.no_autoflush:
+        grid, event.place_text = _locate(session, data, result)
+        if grid is not None and person.grid_id != grid.id:
+            person.grid = grid
+        routed = route(session, grid or grid_hint or _last_grid(session, person), event.grade)
+    event.number = next_number(session)
+    rounds.start_round(event, now, new_round=False)
+    session.add(event)
+    record_creation(session, event, actor="resident", note=data.text[:500])
+    if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
+        _attach(session, event, data, flush=False)
+    _route_event(session, event, routed=routed)
+    session.flush()
+    return Reported(event, routed, created=True, duplicate=find_duplicate(session, event))
+
+
+def find_duplicate(session: Session, event: Event) -> Duplicate | None:
+    """An open event in the same grid and category, recent, and within 50 m when both have locations."""
+    if event.grid_id is None or event.category == "other":
+        return None
+    since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
+    candidates = session.execute(
+        select(Event.number, Event.status, Event.lat, Event.lng)
+        .where(Event.grid_id == event.grid_id, Event.category == event.category, Event.id != event.id,
+               Event.status.in_(OPEN), Event.created_at >= since)
+        .order_by(Event.id.desc()).limit(10)
+    )
+    for number, status, lat, lng in candidates:
+        both_located = None not in (event.lat, event.lng, lat, lng)
+        if both_located and metres(event.lat, event.lng, lat, lng) > DUPLICATE_METRES:
+            continue
+        return Duplicate(number, status)
+    return None
+
+
+def _last_grid(session: Session, person: Resident) -> Grid | None:
+    """Where the resident reported last time (cached grid tree: no query)."""
+    return gridindex.current(session).orm(session, person.grid_id)
+
+
+def follow(session: Session, openid: str, event: Event, target: Event) -> Event:
+    """The resident chose to follow `target` instead: their new event is merged into it."""
+    transition(session, event, "merge", actor="resident", note=f"合并至 {target.number}")
+    event.merged_into_id = target.id
+    person = resident(session, openid)
+    if target.reporter_id != person.id:
+        try:
+            with session.begin_nested():
+                session.add(Follower(event_id=target.id, resident_id=person.id))
+        except IntegrityError:
+            pass  # already following
+    transition(session, target, "note", actor="resident", note=f"居民重复反映（{event.number}），已合并跟进")
+    notices.merged(session, event, target)
+    return target
+
+
+def _apply_classification(event: Event, result) -> None:
+    if result is None:
+        event.category, event.grade, event.flagged, event.rule = "other", event.grade or "A", True, ""
+        return
+    event.intent = result.intent
+    event.category = result.category
+    event.subcategory = result.subcategory
+    event.grade = result.grade or "A"
+    event.urgent = bool(result.urgent) or event.urgent
+    event.flagged = bool(result.flagged) or result.category == "other"
+    event.confidence = result.confidence
+    event.rule = result.rule
+    event.phone = result.phone
+
+
+def _locate(session: Session, data: Report, result) -> tuple[Grid | None, str | None]:
+    if data.lat is not None and data.lng is not None:
+        return grid_by_location(session, data.lat, data.lng), data.label or f"{data.lat:.5f},{data.lng:.5f}"
+    if data.label:  # an explicit address (Open311 address_string) beats a place named in the text
+        grid, _ = grid_by_text(session, data.label)
+        if grid is not None:
+            return grid, data.label
+    grid, matched = grid_by_text(session, data.text) if data.text else (None, None)
+    place = (result.place if result is not None else None) or matched
+    return grid, place
+
+
+def _attach(session: Session, event: Event, data: Report, timeline_id: int | None = None, *,
+            flush: bool = True) -> Attachment:
+    item = Attachment(
+        event=event, timeline_id=timeline_id, kind=data.kind, media_id=data.media_id,
+        url=data.pic_url, label=data.label, created_at=utcnow(),
+    )
+    session.add(item)
+    if flush:
+        session.flush()
+    return item
+
+
+def _current_route(event: Event) -> Route:
+    return Route(event.grid, event.worker, event.unit)
+
+
+def _route_event(session: Session, event: Event, grid: Grid | None = None, *, routed: Route | None = None) -> Route:
+    routed = routed or route(session, grid, event.grade)
+    event.grid = routed.grid
+    event.unit = routed.unit
+    event.worker = routed.worker
+    if routed.unit != "dispatch":
+        transition(session, event, "assign", actor="system", actor_name="系统", note=f"派至{routed.label}")
+        notices.task_assigned(session, event)
+    if event.urgent:
+        notices.urgent(session, event)
+    return routed
+
+
+def describe(session: Session, event: Event, text: str) -> Event:
+    """A description for an event born from a photo or location: classify it now."""
+    event.text = (event.text + "\n" + text).strip() if event.text else text
+    _apply_classification(event, nlp.classify(event.text))
+    if event.accepted_at is None:  # the grade may have changed: the round's limits follow it
+        rounds.start_round(event, event.created_at, new_round=False)
+    transition(session, event, "supplement", actor="resident", note=text[:500])
+    if event.unit == "dispatch" and event.status == "reported":
+        grid, place = grid_by_text(session, text)
+        if place:
+            event.place_text = place
+        _route_event(session, event, grid or (event.reporter.grid if event.reporter else None))
+    return event
+
+
+def set_place(session: Session, event: Event, *, text: str = "", lat=None, lng=None, label=None) -> Route:
+    """The resident answered "where?": remember the place and route the event if it was waiting."""
+    if lat is not None and lng is not None:
+        grid = grid_by_location(session, lat, lng)
+        event.lat, event.lng = lat, lng
+        event.place_text = label or f"{lat:.5f},{lng:.5f}"
+        _attach(session, event, Report(openid="", kind="location", lat=lat, lng=lng, label=label))
+    else:
+        grid, _ = grid_by_text(session, text)
+        event.place_text = text[:200]
+    transition(session, event, "supplement", actor="resident", note=f"地点：{event.place_text}")
+    if grid is not None and event.reporter is not None:
+        event.reporter.grid = grid
+    if event.status == "reported" and event.unit == "dispatch" and grid is not None:
+        return _route_event(session, event, grid)
+    return _current_route(event)
+
+
+def add_photo(session: Session, event: Event, *, media_id: str | None, pic_url: str | None, actor: str) -> None:
+    entry = transition(session, event, "supplement", actor=actor, note="补充照片")
+    _attach(session, event, Report(openid="", kind="image", media_id=media_id, pic_url=pic_url), entry.id)
+
+
+def own_events(session: Session, openid: str, limit: int = 5) -> list[Event]:
+    return list(session.scalars(
+        select(Event).join(Resident, Event.reporter_id == Resident.id)
+        .where(Resident.openid == openid)
+        .order_by(Event.id.desc()).limit(limit)
+    ))
+
+
+def own_event(session: Session, openid: str, number: str) -> Event:
+    event = session.scalar(
+        select(Event).join(Resident, Event.reporter_id == Resident.id)
+        .where(Resident.openid == openid, Event.number == number.upper())
+    )
+    if event is None:
+        raise NotFound(number)
+    return event
+
+
+def open_event(session: Session, number: str) -> Event | None:
+    """Any resident's still-open event, by number (only for following a duplicate: shows no details)."""
+    return session.scalar(select(Event).where(Event.number == number, Event.status.in_(OPEN)))
+
+
+def latest_open_event(session: Session, openid: str) -> Event | None:
+    return session.scalar(
+        select(Event).join(Resident, Event.reporter_id == Resident.id)
+        .where(Resident.openid == openid, Event.status.in_(OPEN))
+        .order_by(Event.id.desc()).limit(1)
+    )
+
+
+def supplement(session: Session, openid: str, number: str, text: str) -> Event:
+    event = own_event(session, openid, number)
+    transition(session, event, "supplement", actor="resident", note=text[:1000])
+    notices.resident_supplemented(session, event, text)
+    return event
+
+
+def cancel(session: Session, openid: str, number: str, reason: str = "") -> Event:
+    event = own_event(session, openid, number)
+    transition(session, event, "cancel", actor="resident", note=reason or "居民撤销")
+    notices.cancelled(session, event)
+    return event
