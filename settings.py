@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     dispatcher_openids: str = Field("", description="comma-separated OpenIDs of command-centre staff told of 督办")
     duplicate_window_hours: int = Field(72, description="same grid + category within this window → offer to follow")
     duty_phone: str = Field("027-12345", description="community duty phone told to urgent reporters")
-    services_file: str = Field("", description="service menu TOML for 点单; empty → the built-in bot/orders/services.toml")
+    services_file: str = Field(
+        "", description="service menu TOML for 点单; empty → the built-in bot/orders/services.toml")
     order_offer_minutes: int = Field(
         30, description="minutes an offered or assigned service order waits for 接单 before going back to dispatch"
     )

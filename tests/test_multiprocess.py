@@ -18,7 +18,8 @@ from tests.conftest import TOKEN, ServerThread
 from tests.procs import Service, drop_database, flush_redis, scratch_database
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
-LOAD_DEMO = "from bot.demo import sample; from bot.core.db import session_scope\nwith session_scope() as s: sample.load(s)"
+LOAD_DEMO = ("from bot.demo import sample; from bot.core.db import session_scope\n"
+             "with session_scope() as s: sample.load(s)")
 
 
 @pytest.fixture
