@@ -91,22 +91,29 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     console.print(f"database at revision {revision}")
 
 
-@grids_app.command("import")
-def grids_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
-    """Import grids and grid workers from CSV/XLSX with the header 区,街道,社区,网格,别名,网格员,手机号."""
+def _import_all_or_nothing(importer, file: Path):
+    """Run a spreadsheet import in one transaction; on a bad row print every error and exit 1."""
     from bot.core.db import session_scope
     from bot.core.migrate import upgrade
-    from bot.places.registry import RegistryError, import_grids
+    from bot.places.registry import RegistryError
 
     upgrade()
     try:
         with session_scope() as session:
-            result = import_grids(session, file)
+            return importer(session, file)
     except RegistryError as exc:
         for line in exc.errors:
             err.print(f"[red]{line}[/]")
         err.print("[red]导入失败，未写入任何数据。[/]")
         raise typer.Exit(1) from None
+
+
+@grids_app.command("import")
+def grids_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
+    """Import grids and grid workers from CSV/XLSX with the header 区,街道,社区,网格,别名,网格员,手机号."""
+    from bot.places.registry import import_grids
+
+    result = _import_all_or_nothing(import_grids, file)
     console.print(f"导入完成：{result.rows} 行，新建网格 {result.grids_created} 个，"
                   f"新增网格员 {result.workers_created} 人，更新 {result.workers_updated} 人")
 
@@ -166,20 +173,9 @@ def users_add(name: str = typer.Argument(..., help="login name"),
 @volunteers_app.command("import")
 def volunteers_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
     """Import volunteers from CSV/XLSX with the header 姓名,手机号,技能,网格 (技能 separated by |)."""
-    from bot.core.db import session_scope
-    from bot.core.migrate import upgrade
     from bot.orders.volunteers import import_volunteers
-    from bot.places.registry import RegistryError
 
-    upgrade()
-    try:
-        with session_scope() as session:
-            result = import_volunteers(session, file)
-    except RegistryError as exc:
-        for line in exc.errors:
-            err.print(f"[red]{line}[/]")
-        err.print("[red]导入失败，未写入任何数据。[/]")
-        raise typer.Exit(1) from None
+    result = _import_all_or_nothing(import_volunteers, file)
     console.print(f"导入完成：{result.rows} 行，新增志愿者 {result.created} 人，更新 {result.updated} 人")
     if result.unknown_skills:
         console.print(f"[yellow]提示：服务菜单中没有这些技能对应的服务：{'、'.join(result.unknown_skills)}[/]")
