@@ -65,8 +65,9 @@ from settings import get_settings
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 FORMATS = ("json", "xml")
-OPEN_STATES = ("reported", "assigned", "accepted", "completed")
-CLOSED_STATES = ("closed", "rated", "rejected", "cancelled", "merged")
+# Open311's two groups: open until checked and closed (核查结案) or ended otherwise.
+OPEN_STATES = (*Event.OPEN_STATES, "completed")
+CLOSED_STATES = (*Event.CLOSED_STATES, *Event.FINAL_STATES)
 STATUS_GROUPS = {"open": OPEN_STATES, "closed": CLOSED_STATES}
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
