@@ -66,7 +66,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 }
 
 EVENTS = StateMachine(noun="事件", transitions=TRANSITIONS, status_labels=STATUS_LABELS, action_labels=ACTION_LABELS,
-                      entry=TimelineEntry, owner="event_id")
+                      entry=TimelineEntry)
 
 
 def can(event: Event, action: str) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -45,8 +45,7 @@ class StateMachine:
     transitions: Mapping[tuple[str, str], str]
     status_labels: Mapping[str, str]
     action_labels: Mapping[str, str]
-    entry: type  # the noun's timeline row class (a Timeline subclass)
-    owner: str  # the timeline row's foreign key to the noun, e.g. "event_id"
+    entry: type  # the noun's timeline row class (a Timeline subclass), in the noun's `timeline` list
     # How to tell the loser of a race, by action (orders: 抢单 lost); default ChangedFirst.
     lost: Mapping[str, Callable[..., ChangedFirst]] | None = None
 
@@ -84,9 +83,24 @@ class StateMachine:
         target = self.transitions.get((expected, action))
         if target is None:
             raise self.refusal(thing, action)
-        session.flush()  # the caller's pending changes first: the UPDATE below must not race them
         now = utcnow()
         changes = {"status": target, "updated_at": now, **dict.fromkeys(stamp, now), **(values or {})}
+        if inspect(thing).persistent:
+            self._compare_and_set(session, thing, action, expected, changes)
+        else:  # being created in this transaction: nobody else can see it yet, it is written in one INSERT
+            for key, value in changes.items():
+                setattr(thing, key, value)
+        if after is not None:
+            after(thing)
+        entry = self.entry(at=now, actor=actor, actor_name=actor_name, action=action, from_status=expected,
+                           to_status=target, note=note)
+        thing.timeline.append(entry)  # before add: a lazy load of the list must not autoflush it in twice
+        session.add(entry)
+        session.flush()
+        return entry
+
+    def _compare_and_set(self, session: Session, thing, action: str, expected: str, changes: dict) -> None:
+        session.flush()  # the caller's pending changes first: the UPDATE below must not race them
         model = type(thing)
         result = session.execute(
             update(model).where(model.id == thing.id, model.status == expected).values(**changes)
@@ -98,14 +112,6 @@ class StateMachine:
         # The row is written; make the object the caller holds say the same, without reloading it.
         for key, value in changes.items():
             set_committed_value(thing, key, value)
-        if after is not None:
-            after(thing)
-        entry = self.entry(**{self.owner: thing.id}, at=now, actor=actor, actor_name=actor_name, action=action,
-                           from_status=expected, to_status=target, note=note)
-        thing.timeline.append(entry)  # before add: a lazy load of the list must not autoflush it in twice
-        session.add(entry)
-        session.flush()
-        return entry
 
     def record_start(self, session: Session, thing, action: str, *, at, actor: str, actor_name: str = "",
                      note: str = ""):

@@ -66,7 +66,7 @@ class Taken(ChangedFirst):
 
 
 ORDERS = StateMachine(noun="服务单", transitions=TRANSITIONS, status_labels=STATUS_LABELS,
-                      action_labels=ACTION_LABELS, entry=OrderEntry, owner="order_id", lost={"accept": Taken})
+                      action_labels=ACTION_LABELS, entry=OrderEntry, lost={"accept": Taken})
 
 
 def can(order: Order, action: str) -> bool:
