@@ -9,7 +9,7 @@ import threading
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from admin.auth import add_user
@@ -226,3 +226,12 @@ def test_models_match_the_migrated_database(env):
     run uses) proposes nothing: every index, type and constraint of the migrations is on the models."""
     with db.get_engine().connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), db.Base.metadata) == []
+        if conn.dialect.name == "postgresql":  # Alembic does not compare INCLUDE lists: check them here
+            covering = {(table.name, index.name): index.dialect_options["postgresql"]["include"]
+                        for table in db.Base.metadata.sorted_tables for index in table.indexes
+                        if index.dialect_options["postgresql"]["include"]}
+            assert set(covering) == {("event", "ix_event_rates"), ("rating", "ix_rating_event_value")}
+            found = {(table, index["name"]): index["dialect_options"].get("postgresql_include", [])
+                     for table in ("event", "rating") for index in inspect(conn).get_indexes(table)}
+            assert {key: sorted(columns) for key, columns in covering.items()} == \
+                {key: sorted(found[key]) for key in covering}

@@ -1,9 +1,6 @@
 """The nouns of the domain: Grid, Worker, Resident, Event, TimelineEntry, Attachment, OutboxMessage, Order….
 
-The state sets of Event and Order are defined here, once, on the noun (FixMyStreet's `open_states`);
-their transition tables and labels live with their state machines (bot/domain/lifecycle.py,
-bot/orders/lifecycle.py).
-"""
+Event's and Order's state sets are defined once, on the noun (FixMyStreet's `open_states`)."""
 
 from __future__ import annotations
 
@@ -112,18 +109,13 @@ class Event(Base):
             "completed_at", "overdue", "overdue_count"]),
     )
 
-    # Being handled, under the clock (待受理 / 已派单 / 处置中): open to duplicates and supervision.
-    OPEN_STATES: ClassVar[tuple[str, ...]] = ("reported", "assigned", "accepted")
-    # Not yet accepted: the respond (响应) limit still matters.
-    UNACCEPTED_STATES: ClassVar[tuple[str, ...]] = ("reported", "assigned")
-    # In a grid worker's hands.
-    WORKING_STATES: ClassVar[tuple[str, ...]] = ("assigned", "accepted")
-    # 办结 and after: counted as done in reports.
-    RESOLVED_STATES: ClassVar[tuple[str, ...]] = ("completed", "closed", "rated")
-    # Checked and closed (核查结案), rated or not.
-    CLOSED_STATES: ClassVar[tuple[str, ...]] = ("closed", "rated")
-    # Ended without being handled: no transition leaves them.
-    FINAL_STATES: ClassVar[tuple[str, ...]] = ("rejected", "cancelled", "merged")
+    # The state sets, once (the transition table is in bot/domain/lifecycle.py):
+    OPEN_STATES: ClassVar = ("reported", "assigned", "accepted")  # being handled, under the clock
+    UNACCEPTED_STATES: ClassVar = ("reported", "assigned")  # the respond (响应) limit still matters
+    WORKING_STATES: ClassVar = ("assigned", "accepted")  # in a grid worker's hands
+    RESOLVED_STATES: ClassVar = ("completed", "closed", "rated")  # 办结 and after: done in reports
+    CLOSED_STATES: ClassVar = ("closed", "rated")  # checked and closed (核查结案)
+    FINAL_STATES: ClassVar = ("rejected", "cancelled", "merged")  # ended unhandled: no way out
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -347,14 +339,11 @@ class Order(Base):
     __tablename__ = "service_order"
     __table_args__ = (Index("ix_service_order_status_expires", "status", "offer_expires_at"),)
 
-    # Not yet done or cancelled: the resident's current order, cancellable.
-    OPEN_STATES: ClassVar[tuple[str, ...]] = ("requested", "offered", "assigned", "accepted")
-    # Waiting for a volunteer's 接单: the offer timeout applies.
-    WAITING_STATES: ClassVar[tuple[str, ...]] = ("offered", "assigned")
-    # A volunteer holds it (may 退单).
-    HELD_STATES: ClassVar[tuple[str, ...]] = ("assigned", "accepted")
-    # The service was done: rateable, shown on the volunteer's list, 晒单.
-    DONE_STATES: ClassVar[tuple[str, ...]] = ("completed", "rated")
+    # The state sets, once (the transition table is in bot/orders/lifecycle.py):
+    OPEN_STATES: ClassVar = ("requested", "offered", "assigned", "accepted")  # not done or cancelled yet
+    WAITING_STATES: ClassVar = ("offered", "assigned")  # waiting for 接单: the offer timeout applies
+    HELD_STATES: ClassVar = ("assigned", "accepted")  # a volunteer holds it (may 完成 or 退单)
+    DONE_STATES: ClassVar = ("completed", "rated")  # served: rateable, on the volunteer's list, 晒单
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
