@@ -238,7 +238,7 @@ def status_notes(session: Session, event: Event) -> str:
         return f"{label}：等待指挥中心调度" if event.unit == "dispatch" else label
     if event.status == "completed":
         return f"{label}，待核查结案"
-    if event.status in ("closed", "rated", "rejected"):
+    if event.status in (*Event.CLOSED_STATES, "rejected"):
         note = _last_note(event, "close" if event.status != "rejected" else "reject")
         text = f"{STATUS_LABELS['closed']}，居民已评价" if event.status == "rated" else label
         return mask_private(f"{text}：{note}" if note else text)[:500]

@@ -21,7 +21,7 @@ from bot.domain.numbering import next_number
 from bot.domain.states import IllegalTransition
 from bot.events.intake import resident
 from bot.orders import notices
-from bot.orders.lifecycle import ORDERS, Taken, record_order, relate, transition
+from bot.orders.lifecycle import Taken, record_order, relate, transition
 from bot.orders.present import RATING_LABELS
 from bot.orders.queries import NotYours, matching_volunteers, offered_to
 from bot.orders.services_menu import Service
@@ -125,12 +125,8 @@ def assign(session: Session, order: Order, volunteer: Worker, *, actor_name: str
 
 def grab(session: Session, volunteer: Worker, order: Order) -> None:
     """Accept an order offered or assigned to the volunteer; the first acceptance wins (raises Taken)."""
-    if order.status == "assigned" and order.volunteer_id != volunteer.id:
-        raise Taken(order)
-    if order.status in (*Order.DONE_STATES, "accepted") and order.volunteer_id != volunteer.id:
-        raise Taken(order)
-    if order.status in ("cancelled", "requested"):  # requested: timed out or given back, the dispatcher decides
-        raise ORDERS.refusal(order, "accept")
+    if order.status in (*Order.HELD_STATES, *Order.DONE_STATES) and order.volunteer_id != volunteer.id:
+        raise Taken(order)  # someone else holds it; cancelled or requested: the table refuses below
     if order.status == "offered" and not offered_to(session, order, volunteer):
         raise NotYours(order.number)  # only the volunteers it was offered to may grab it
     now = utcnow()
