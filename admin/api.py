@@ -19,8 +19,8 @@ from admin import auth
 from admin.present import event_json
 from bot.core.db import session_scope
 from bot.core.store import get_store
-from bot.domain.lifecycle import IllegalTransition
 from bot.domain.models import Event, LoginSession, Worker
+from bot.domain.states import IllegalTransition
 from bot.events import dispatch
 from settings import get_settings
 

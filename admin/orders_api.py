@@ -16,7 +16,9 @@ from admin import auth
 from admin.api import DB, Actor, Body, Viewer, pick_person, text_field
 from admin.present import local_iso, mask_phone
 from bot.domain.models import LoginSession, Order, OrderOffer, Worker
-from bot.orders import orders
+from bot.domain.states import IllegalTransition
+from bot.orders import lifecycle, orders, queries
+from bot.orders.present import RATING_LABELS
 
 router = APIRouter(prefix="/api/orders", tags=["service orders (五单)"])
 
@@ -29,7 +31,7 @@ def order_json(session: Session, order: Order, *, show_phone: bool) -> dict:
     return {
         "number": order.number,
         "status": order.status,
-        "status_label": orders.STATUS_LABELS[order.status],
+        "status_label": lifecycle.STATUS_LABELS[order.status],
         "service": order.service,
         "note": keep(order.note),
         "place": keep(order.place_text),
@@ -42,7 +44,7 @@ def order_json(session: Session, order: Order, *, show_phone: bool) -> dict:
         "completed_at": local_iso(order.completed_at),
         "result_note": keep(order.result_note),
         "rating": order.rating,
-        "rating_label": orders.RATING_LABELS.get(order.rating or ""),
+        "rating_label": RATING_LABELS.get(order.rating or ""),
         "rating_comment": keep(order.rating_comment),
         "public": order.public,
         "flagged": order.flagged,
@@ -52,13 +54,13 @@ def order_json(session: Session, order: Order, *, show_phone: bool) -> dict:
         "created_at": local_iso(order.created_at),
         "updated_at": local_iso(order.updated_at),
         "timeline": [{"at": local_iso(t.at), "actor": t.actor, "actor_name": t.actor_name, "action": t.action,
-                      "action_label": orders.ACTION_LABELS.get(t.action, t.action), "from": t.from_status,
+                      "action_label": lifecycle.ACTION_LABELS.get(t.action, t.action), "from": t.from_status,
                       "to": t.to_status, "note": keep(t.note)} for t in order.timeline],
     }
 
 
 def visible_order(session: Session, login: LoginSession, number: str) -> Order:
-    order = orders.by_number(session, number)
+    order = queries.by_number(session, number)
     if order is None or not auth.in_scope(login.user, order.grid):
         raise HTTPException(404, "未找到该服务单")
     return order
@@ -78,7 +80,7 @@ def list_orders(session: DB, login: Viewer,
     query = select(Order).order_by(Order.id.desc())
     if status:
         wanted = [s.strip() for s in status.split(",") if s.strip()]
-        unknown = [s for s in wanted if s not in orders.STATUS_LABELS]
+        unknown = [s for s in wanted if s not in lifecycle.STATUS_LABELS]
         if unknown:
             raise HTTPException(400, f"未知状态：{','.join(unknown)}")
         query = query.where(Order.status.in_(wanted))
@@ -99,7 +101,7 @@ def get_order(number: str, session: DB, login: Viewer) -> dict:
 def _act(action, *args, **kwargs) -> None:
     try:
         action(*args, **kwargs)
-    except orders.IllegalTransition as exc:
+    except IllegalTransition as exc:
         raise HTTPException(409, str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
@@ -121,8 +123,8 @@ def assign(number: str, session: DB, login: Actor, body: Body) -> dict:
 def offer(number: str, session: DB, login: Actor) -> dict:
     """抢单 again: push a waiting order to every matching volunteer (skills and grid)."""
     order = visible_order(session, login, number)
-    if order.status not in ("requested", "offered"):
-        raise HTTPException(409, f"服务单当前状态为「{orders.STATUS_LABELS[order.status]}」，不能推送抢单")
+    if not lifecycle.can(order, "offer"):
+        raise HTTPException(409, f"服务单当前状态为「{lifecycle.STATUS_LABELS[order.status]}」，不能推送抢单")
     _act(orders.offer, session, order, actor="dispatcher", actor_name=login.user.username)
     return order_json(session, order, show_phone=True)
 

@@ -164,7 +164,7 @@ def events_page(request: Request, session: DB, login: Login) -> HTMLResponse:
     export = "/api/events.xlsx" + (f"?{urlencode(f.query_params(page=1))}" if f.query_params(page=1) else "")
     return render("events.html", request, login, f=f, page=page, rows=rows, link=link, export=export,
                   categories=_categories(), grids=queries.visible_grids(session, login.user),
-                  open_total=sum(page.counts.get(s, 0) for s in ("reported", "assigned", "accepted")))
+                  open_total=sum(page.counts.get(s, 0) for s in Event.OPEN_STATES))
 
 
 def _assignable(session: Session, login: LoginSession, event: Event) -> tuple[list[Worker], list[Worker]]:

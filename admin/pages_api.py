@@ -55,9 +55,9 @@ def event_row(event: Event, login: LoginSession, now: datetime | None = None) ->
     keep = _keep(login)
     now = now or utcnow()
     overdue = bool(event.overdue) or (
-        event.status in ("reported", "assigned", "accepted")
+        event.status in Event.OPEN_STATES
         and any(due is not None and due < now for due in (
-            event.resolve_due_at, event.respond_due_at if event.status in ("reported", "assigned") else None))
+            event.resolve_due_at, event.respond_due_at if event.status in Event.UNACCEPTED_STATES else None))
     )
     return {
         "number": event.number,
@@ -461,7 +461,7 @@ def overview(session: Session, login: LoginSession, months: int = 6) -> dict:
     for back in range(months - 1, -1, -1):
         start, end = month_start(now, back), month_start(now, back - 1) if back else None
         clauses = [Event.created_at >= start] + ([Event.created_at < end] if end else [])
-        closed = [Event.status.in_(("closed", "rated"))]
+        closed = [Event.status.in_(Event.CLOSED_STATES)]
         trend.append({"month": start.strftime("%Y-%m"), "reported": queries.count_where(session, user, *clauses),
                       "closed": queries.count_where(session, user, *clauses, *closed)})
     statuses = queries.status_breakdown(session, user)
@@ -473,7 +473,7 @@ def overview(session: Session, login: LoginSession, months: int = 6) -> dict:
         "months": months,
         "statuses": {s: statuses.get(s, 0) for s in STATUS_LABELS},
         "status_labels": STATUS_LABELS,
-        "open": sum(statuses.get(s, 0) for s in ("reported", "assigned", "accepted")),
+        "open": sum(statuses.get(s, 0) for s in Event.OPEN_STATES),
         "total": sum(statuses.values()),
         "categories": [{"code": c, "label": nlp.category_label(c), "count": n} for c, n in categories],
         "categories_this_month": [{"code": c, "label": nlp.category_label(c), "count": n} for c, n in this_month],
@@ -481,7 +481,7 @@ def overview(session: Session, login: LoginSession, months: int = 6) -> dict:
         "grids": queries.grid_breakdown(session, user, since=month_start(now)),
         "ratings": {RATING_LABELS.get(k, k): v for k, v in ratings.items()},
         "overdue_count": queries.count_where(session, user, queries.overdue_clause(), Event.status.in_(
-            ("reported", "assigned", "accepted"))),
+            Event.OPEN_STATES)),
         "overdue": [event_row(e, login, now) for e in overdue],
     }
 

@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.core.db import utcnow
-from bot.domain.lifecycle import OPEN, STATUS_LABELS
+from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event, Grid, User, Worker
 from settings import get_settings
 
@@ -124,9 +124,9 @@ def overdue_clause(now: datetime | None = None):
     now = now or utcnow()
     return or_(
         Event.overdue.is_(True),
-        and_(Event.status.in_(("reported", "assigned")), Event.respond_due_at.is_not(None),
+        and_(Event.status.in_(Event.UNACCEPTED_STATES), Event.respond_due_at.is_not(None),
              Event.respond_due_at < now),
-        and_(Event.status.in_(OPEN), Event.resolve_due_at.is_not(None), Event.resolve_due_at < now),
+        and_(Event.status.in_(Event.OPEN_STATES), Event.resolve_due_at.is_not(None), Event.resolve_due_at < now),
     )
 
 
@@ -150,7 +150,7 @@ def _search(q: str, can_see_phone: bool):
 def _filtered(session: Session, user: User, f: Filters, *, can_see_phone: bool, skip: str = "") -> Select:
     query = scoped(session, user, select(Event))
     if f.status and skip != "status":
-        query = query.where(Event.status.in_(OPEN) if f.status == "open" else Event.status == f.status)
+        query = query.where(Event.status.in_(Event.OPEN_STATES) if f.status == "open" else Event.status == f.status)
     if f.grade:
         query = query.where(Event.grade == f.grade)
     if f.category:
@@ -190,7 +190,7 @@ def list_events(session: Session, user: User, f: Filters, *, can_see_phone: bool
     pages = max(1, -(-total // f.per_page))
     page = min(f.page, pages)
     events = list(session.scalars(
-        query.order_by(case((and_(Event.urgent.is_(True), Event.status.in_(OPEN)), 0), else_=1),
+        query.order_by(case((and_(Event.urgent.is_(True), Event.status.in_(Event.OPEN_STATES)), 0), else_=1),
                        Event.created_at.desc(), Event.id.desc())
         .offset((page - 1) * f.per_page).limit(f.per_page)
     ))
@@ -201,7 +201,7 @@ def list_events(session: Session, user: User, f: Filters, *, can_see_phone: bool
     return Page(events=events, total=total, page=page, pages=pages, per_page=f.per_page, counts=counts,
                 overdue=count_where(session, user, overdue_clause()),
                 unclassified=count_where(session, user, or_(Event.category == "other", Event.flagged.is_(True)),
-                                         Event.status.in_(OPEN)))
+                                         Event.status.in_(Event.OPEN_STATES)))
 
 
 def count_where(session: Session, user: User, *clauses) -> int:
@@ -218,7 +218,7 @@ def all_events(session: Session, user: User, f: Filters, *, can_see_phone: bool 
 
 
 def overdue_events(session: Session, user: User, limit: int = 50) -> list[Event]:
-    query = scoped(session, user, select(Event)).where(overdue_clause(), Event.status.in_(OPEN))
+    query = scoped(session, user, select(Event)).where(overdue_clause(), Event.status.in_(Event.OPEN_STATES))
     return list(session.scalars(query.order_by(Event.resolve_due_at, Event.id).limit(limit)))
 
 
@@ -232,8 +232,8 @@ def category_breakdown(session: Session, user: User, since: datetime | None = No
 
 def grid_breakdown(session: Session, user: User, since: datetime | None = None, limit: int = 15) -> list[dict]:
     """Events per grid (this month by default): reported, still open, overdue — busiest first."""
-    open_ = func.sum(case((Event.status.in_(OPEN), 1), else_=0))
-    late = func.sum(case((and_(overdue_clause(), Event.status.in_(OPEN)), 1), else_=0))
+    open_ = func.sum(case((Event.status.in_(Event.OPEN_STATES), 1), else_=0))
+    late = func.sum(case((and_(overdue_clause(), Event.status.in_(Event.OPEN_STATES)), 1), else_=0))
     query = scoped(session, user, select(Event.grid_id, func.count(Event.id), open_, late)).where(
         Event.grid_id.is_not(None))
     if since is not None:

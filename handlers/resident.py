@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.domain.lifecycle import STATUS_LABELS, IllegalTransition
+from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event
+from bot.domain.states import IllegalTransition
 from bot.events import intake, ratings
 from bot.events.intake import NotFound, Report
 from handlers import texts

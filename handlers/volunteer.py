@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 
 from bot.domain.models import Order, Worker
+from bot.domain.states import IllegalTransition
 from bot.events import casework, ratings
-from bot.orders import orders, services_menu
-from bot.orders.orders import IllegalTransition, NotYours
+from bot.orders import lifecycle, orders, present, queries, services_menu
+from bot.orders.queries import NotYours
 from handlers import texts
 from handlers.common import router as common_router
 from handlers.filters import command, dialog, event, is_skip, matches, msg_type, role
@@ -59,7 +60,7 @@ def _volunteer(ctx: Context) -> Worker:
 
 
 def _line(order: Order) -> str:
-    return f"{order.number}【{orders.STATUS_LABELS[order.status]}】{order.service} · {orders.place_of(order)}"
+    return f"{order.number}【{lifecycle.STATUS_LABELS[order.status]}】{order.service} · {present.place_of(order)}"
 
 
 # -- the account menu's 便民服务 key (SERVICE) --
@@ -85,7 +86,7 @@ def _order_reply(ctx: Context, created: orders.Created) -> str:
         ctx.set_dialog({"state": "awaiting_order_place", "number": order.number})
         return "\n".join([*lines, ASK_PLACE])
     ctx.set_dialog(None)
-    lines.append(f"地点：{orders.place_of(order)}")
+    lines.append(f"地点：{present.place_of(order)}")
     if order.status == "offered":
         lines.append(f"已推送给附近 {len(created.offered)} 位志愿者，有人接单后会通知您。")
     elif order.status == "requested":
@@ -123,7 +124,7 @@ def skip(ctx: Context) -> str:
 
 
 def _dialog_order(ctx: Context) -> Order | None:
-    order = orders.own_order(ctx.session, ctx.openid, ctx.dialog.get("number", ""))
+    order = queries.own_order(ctx.session, ctx.openid, ctx.dialog.get("number", ""))
     if order is None or order.status != "requested":
         ctx.set_dialog(None)
         return None
@@ -132,7 +133,7 @@ def _dialog_order(ctx: Context) -> Order | None:
 
 def _placed(ctx: Context, order: Order, offered: list[Worker]) -> str:
     ctx.set_dialog(None)
-    lines = [f"已记录地点：{orders.place_of(order)}（服务单 {order.number}）"]
+    lines = [f"已记录地点：{present.place_of(order)}（服务单 {order.number}）"]
     if offered:
         lines.append(f"已推送给附近 {len(offered)} 位志愿者，有人接单后会通知您。")
     else:
@@ -176,7 +177,7 @@ def order_command(ctx: Context) -> str:
 
 @router.on(resident_only, command("我的点单", "我的服务单", "我的预约"))
 def my_orders(ctx: Context) -> str:
-    items = orders.resident_orders(ctx.session, ctx.openid)
+    items = queries.resident_orders(ctx.session, ctx.openid)
     if not items:
         return "您还没有点过服务。回复“点单”查看便民服务菜单。"
     return "您最近的服务单：\n" + "\n".join(f"{i}. {_line(o)}" for i, o in enumerate(items, 1)) + \
@@ -185,23 +186,23 @@ def my_orders(ctx: Context) -> str:
 
 def _own_numbered(ctx: Context) -> Order | None:
     number = _number(ctx.text)
-    return orders.own_order(ctx.session, ctx.openid, number) if number else None
+    return queries.own_order(ctx.session, ctx.openid, number) if number else None
 
 
 def order_detail_text(order: Order) -> str:
-    lines = [f"服务单 {order.number}【{orders.STATUS_LABELS[order.status]}】", f"服务：{order.service}",
-             f"地点：{orders.place_of(order)}"]
+    lines = [f"服务单 {order.number}【{lifecycle.STATUS_LABELS[order.status]}】", f"服务：{order.service}",
+             f"地点：{present.place_of(order)}"]
     if order.note:
         lines.append(f"说明：{order.note[:80]}")
     if order.volunteer is not None:
         lines.append(f"志愿者：{order.volunteer.name}")
     if order.rating:
-        lines.append(f"评价：{orders.RATING_LABELS[order.rating]}" + ("" if order.public else "（不公开）"))
+        lines.append(f"评价：{present.RATING_LABELS[order.rating]}" + ("" if order.public else "（不公开）"))
     lines.append("进展：")
     for entry in order.timeline[-5:]:
         who = entry.actor_name or {"resident": "您", "system": "系统", "dispatcher": "调度员"}.get(entry.actor, "")
         note = f"：{entry.note[:40]}" if entry.note else ""
-        lines.append(f"· {orders.local_time(entry.at)} {who} {orders.ACTION_LABELS.get(entry.action, entry.action)}"
+        lines.append(f"· {present.local_time(entry.at)} {who} {lifecycle.ACTION_LABELS.get(entry.action, entry.action)}"
                      f"{note}")
     return "\n".join(lines)
 
@@ -219,8 +220,8 @@ def cancel_numbered(ctx: Context) -> str:
 @router.on(resident_only, command("取消点单", "取消服务", "撤销点单"))
 def cancel_latest(ctx: Context) -> str:
     number = _number(ctx.text)
-    order = orders.own_order(ctx.session, ctx.openid, number) if number else \
-        orders.latest_open_order(ctx.session, ctx.openid)
+    order = queries.own_order(ctx.session, ctx.openid, number) if number else \
+        queries.latest_open_order(ctx.session, ctx.openid)
     if order is None:
         return "您没有可取消的服务单。"
     return _cancel(ctx, order)
@@ -244,9 +245,9 @@ def _order_to_rate(ctx: Context) -> Order | None:
     if parsed:
         number = parsed.group(1)
         if number:
-            found = orders.own_order(ctx.session, ctx.openid, number)
+            found = queries.own_order(ctx.session, ctx.openid, number)
         else:
-            found = orders.rateable(ctx.session, ctx.openid)
+            found = queries.rateable(ctx.session, ctx.openid)
             if found is not None:
                 event = ratings.rateable(ctx.session, ctx.openid)
                 event_time = (event.closed_at or event.updated_at) if event is not None else None
@@ -265,7 +266,7 @@ def rate(ctx: Context) -> str:
     if order.status == "rated":
         return f"服务单 {order.number} 已评价过，感谢您的反馈。"
     try:
-        orders.rate(ctx.session, ctx.openid, order, orders.RATING_VALUES[word], comment,
+        orders.rate(ctx.session, ctx.openid, order, present.RATING_VALUES[word], comment,
                     public=False if opt_out else None)
     except IllegalTransition as exc:
         return str(exc)
@@ -279,9 +280,9 @@ def rate(ctx: Context) -> str:
 def opt_out(ctx: Context) -> str:
     number = _number(ctx.text)
     if number:
-        order = orders.own_order(ctx.session, ctx.openid, number)
+        order = queries.own_order(ctx.session, ctx.openid, number)
     else:
-        items = [o for o in orders.resident_orders(ctx.session, ctx.openid, limit=1) if o.status in orders.DONE]
+        items = [o for o in queries.resident_orders(ctx.session, ctx.openid, limit=1) if o.status in Order.DONE_STATES]
         order = items[0] if items else None
     if order is None:
         return "未找到可设置的服务单。"
@@ -325,7 +326,7 @@ def order_in_words(ctx: Context) -> str:
 def _act(ctx: Context, words: tuple[str, ...], statuses, action) -> str:
     number, note = _after(ctx.text, *words)
     try:
-        order = orders.volunteer_order(ctx.session, _volunteer(ctx), number, statuses)
+        order = queries.volunteer_order(ctx.session, _volunteer(ctx), number, statuses)
     except NotYours:
         return NOT_YOURS if number else "您目前没有相关的服务单。回复“我的服务”查看。"
     try:
@@ -340,14 +341,14 @@ def _act(ctx: Context, words: tuple[str, ...], statuses, action) -> str:
 def grab(ctx: Context) -> str:
     def run(order: Order, _note: str) -> str:
         orders.grab(ctx.session, _volunteer(ctx), order)
-        lines = [f"接单成功！服务单 {order.number}", f"服务：{order.service}", f"地点：{orders.place_of(order)}"]
+        lines = [f"接单成功！服务单 {order.number}", f"服务：{order.service}", f"地点：{present.place_of(order)}"]
         if order.note:
             lines.append(f"说明：{order.note[:300]}")
         lines.append(f"服务完成后回复“完成 {order.number} 备注”，可再发一张服务照片。"
                      f"不便前往请回复“退单 {order.number}”。")
         return "\n".join(lines)
 
-    return _act(ctx, ("抢单", "接单"), ("offered", "assigned"), run)
+    return _act(ctx, ("抢单", "接单"), Order.WAITING_STATES, run)
 
 
 @router.on(volunteer_only, command("完成"))
@@ -357,7 +358,7 @@ def complete(ctx: Context) -> str:
         return (f"已完成服务单 {order.number}，记志愿时长 {credit.hours:g} 小时、积分 {credit.points:g}。\n"
                 "可再发一张服务照片，居民评价后将在晒单展示。")
 
-    return _act(ctx, ("完成",), ("accepted", "assigned"), run)
+    return _act(ctx, ("完成",), Order.HELD_STATES, run)
 
 
 @router.on(volunteer_only, command("退单"))
@@ -367,7 +368,7 @@ def give_back(ctx: Context) -> str:
         where = f"已重新推送给 {len(others)} 位志愿者" if others else "已转社区调度员重新安排"
         return f"已退单 {order.number}，{where}。"
 
-    return _act(ctx, ("退单",), ("assigned", "accepted"), run)
+    return _act(ctx, ("退单",), lifecycle.ORDERS.states_for("give_back"), run)
 
 
 @router.on(volunteer_only, msg_type("image"))
@@ -376,15 +377,15 @@ def photo(ctx: Context) -> str:
         orders.attach_photo(ctx.session, _volunteer(ctx), order, ctx.incoming.media_id, ctx.incoming.pic_url)
         return f"照片已附到服务单 {order.number}。"
 
-    reply = _act(ctx, (), ("accepted", "completed", "rated"), run)
+    reply = _act(ctx, (), lifecycle.ORDERS.states_for("photo"), run)
     return "照片已收到，但您目前没有服务单可关联。" if reply.startswith("您目前没有") else reply
 
 
 @router.on(volunteer_only, command("我的服务", "我的任务", "查询"))
 def my_services(ctx: Context) -> str:
     volunteer = _volunteer(ctx)
-    items = orders.volunteer_orders(ctx.session, volunteer)
-    hours, points, count = orders.totals(ctx.session, volunteer)
+    items = queries.volunteer_orders(ctx.session, volunteer)
+    hours, points, count = queries.totals(ctx.session, volunteer)
     lines = [f"{volunteer.name}，您累计服务 {count} 次，志愿时长 {hours:g} 小时，积分 {points:g}。"]
     if items:
         lines.append("您的服务单：")

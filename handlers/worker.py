@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.domain.lifecycle import STATUS_LABELS, IllegalTransition
+from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event, Worker
+from bot.domain.states import IllegalTransition
 from bot.events import casework
 from bot.events.casework import NotYours
 from handlers import texts
@@ -83,7 +84,7 @@ def my_tasks(ctx: Context) -> str:
 
 
 def _act(ctx: Context, words: tuple[str, ...], action, *, need_note: str | None = None,
-         statuses=casework.WORKING) -> str:
+         statuses=Event.WORKING_STATES) -> str:
     number, note = _args(ctx, *words)
     try:
         event = casework.task(ctx.session, _worker(ctx), number, statuses)
@@ -155,7 +156,7 @@ def patrol(ctx: Context) -> str:
 @router.on(worker_only, msg_type("image"))
 def evidence(ctx: Context) -> str:
     try:
-        event = casework.task(ctx.session, _worker(ctx), None, ("accepted", "assigned", "completed"))
+        event = casework.task(ctx.session, _worker(ctx), None, (*Event.WORKING_STATES, "completed"))
     except NotYours:
         return "照片已收到，但您目前没有任务可关联。"
     casework.attach_evidence(ctx.session, _worker(ctx), event, ctx.incoming.media_id, ctx.incoming.pic_url)

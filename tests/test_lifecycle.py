@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core import db
-from bot.domain.lifecycle import OPEN, TRANSITIONS, IllegalTransition, transition
+from bot.domain.lifecycle import TRANSITIONS, transition
 from bot.domain.models import Event, TimelineEntry
 from bot.domain.numbering import next_number
+from bot.domain.states import IllegalTransition
 from bot.events.intake import Report, report
 
 
@@ -50,7 +51,7 @@ def test_illegal_transition_raises_and_changes_nothing(clean, action):
 def test_side_exits_only_from_open_states():
     for (state, action), target in TRANSITIONS.items():
         if action in ("cancel", "reject", "merge"):
-            assert state in OPEN and target in ("cancelled", "rejected", "merged")
+            assert state in Event.OPEN_STATES and target in ("cancelled", "rejected", "merged")
     finals = {"cancelled", "rejected", "merged"}
     assert not any(state in finals for state, _ in TRANSITIONS)
 

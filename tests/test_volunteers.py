@@ -16,7 +16,7 @@ from admin.auth import add_user
 from bot.core import db
 from bot.core.db import utcnow
 from bot.domain.models import Event, Order, PointsEntry, Worker
-from bot.orders import orders
+from bot.orders import orders, present
 from tests.test_main_loop import bind, login, texts, wait_text
 
 NUMBER = re.compile(r"WL\d{8}-\d{4}")
@@ -234,7 +234,7 @@ def test_hours_rounding_and_name_masking(clean):
     assert orders.service_hours(start, start + timedelta(minutes=31)) == 1.0
     assert orders.service_hours(start, start + timedelta(minutes=90)) == 1.5
     assert orders.service_hours(start, start + timedelta(hours=30)) == 8.0  # capped
-    assert orders.mask_name("周红") == "周*" and orders.mask_name("欧阳娜娜") == "欧***"
+    assert present.mask_name("周红") == "周*" and present.mask_name("欧阳娜娜") == "欧***"
 
 
 # -- the roster import --

@@ -12,12 +12,10 @@ from datetime import datetime
 
 from bot.domain.models import Event
 
-ACTIVE = ("reported", "assigned", "accepted")
-
 
 def checkpoints(event: Event) -> list[tuple[str, datetime]]:
     """The supervision moments of the current round that still matter, in time order."""
-    if event.status not in ACTIVE or event.clock_started_at is None:
+    if event.status not in Event.OPEN_STATES or event.clock_started_at is None:
         return []
     points: list[tuple[str, datetime]] = []
     start = event.clock_started_at

@@ -1,12 +1,14 @@
-"""The event lifecycle: one transition table, and the only function that changes an event's state."""
+"""The event lifecycle: its transition table and labels, and the only function that changes an event's
+state (a compare-and-set by the shared engine in bot/domain/states.py)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
-from bot.core.db import utcnow
 from bot.domain import deadlines
 from bot.domain.models import Event, TimelineEntry
+from bot.domain.states import StateMachine
 
 STATUS_LABELS = {
     "reported": "待受理",
@@ -38,7 +40,6 @@ ACTION_LABELS = {
     "note": "备注",
 }
 
-OPEN = ("reported", "assigned", "accepted")
 # (from, action) → to.  Self-loops record notes without changing state.
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("reported", "assign"): "assigned",
@@ -56,26 +57,20 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("completed", "reopen"): "assigned",
     ("closed", "rate"): "rated",
     ("rated", "reopen"): "assigned",
-    **{(s, "supplement"): s for s in (*OPEN, "completed")},
-    **{(s, "note"): s for s in (*OPEN, "completed", "closed", "rated")},
+    **{(s, "supplement"): s for s in (*Event.OPEN_STATES, "completed")},
+    **{(s, "note"): s for s in (*Event.OPEN_STATES, *Event.RESOLVED_STATES)},
     ("rated", "rate"): "rated",  # a follower's rating, or a second 不满意 once the reopen is used
-    **{(s, "cancel"): "cancelled" for s in OPEN},
-    **{(s, "reject"): "rejected" for s in OPEN},
-    **{(s, "merge"): "merged" for s in OPEN},
+    **{(s, "cancel"): "cancelled" for s in Event.OPEN_STATES},
+    **{(s, "reject"): "rejected" for s in Event.OPEN_STATES},
+    **{(s, "merge"): "merged" for s in Event.OPEN_STATES},
 }
 
-
-class IllegalTransition(ValueError):
-    """The action is not allowed in the event's current state; nothing was changed."""
-
-    def __init__(self, event: Event, action: str):
-        self.status, self.action = event.status, action
-        label = STATUS_LABELS.get(event.status, event.status)
-        super().__init__(f"事件 {event.number} 当前状态为「{label}」，不能{ACTION_LABELS.get(action, action)}")
+EVENTS = StateMachine(noun="事件", transitions=TRANSITIONS, status_labels=STATUS_LABELS, action_labels=ACTION_LABELS,
+                      entry=TimelineEntry)
 
 
 def can(event: Event, action: str) -> bool:
-    return (event.status, action) in TRANSITIONS
+    return EVENTS.can(event, action)
 
 
 def transition(
@@ -87,37 +82,26 @@ def transition(
     actor_name: str = "",
     note: str = "",
 ) -> TimelineEntry:
-    """Apply `action` to `event` and append its timeline row in the caller's transaction."""
-    target = TRANSITIONS.get((event.status, action))
-    if target is None:
-        raise IllegalTransition(event, action)
-    entry = TimelineEntry(
-        event=event,
-        at=utcnow(),
-        actor=actor,
-        actor_name=actor_name,
-        action=action,
-        from_status=event.status,
-        to_status=target,
-        note=note,
-    )
-    event.status = target
-    event.updated_at = entry.at
+    """Apply `action` to `event` if nobody changed it since it was read (else ChangedFirst), and append its
+    timeline row in the caller's transaction."""
+    stamp = ()
     if action == "accept" and event.accepted_at is None:
-        event.accepted_at = entry.at
+        stamp = ("accepted_at",)  # the round's first 接单
     elif action == "complete":
-        event.completed_at = entry.at
+        stamp = ("completed_at",)
+    return EVENTS.apply(session, event, action, actor=actor, actor_name=actor_name, note=note,
+                        stamp=stamp, after=_after)
+
+
+def _after(event: Event) -> None:
+    """Once the new status is written: the next supervision check of the round follows from it."""
+    before = event.next_check_at
     deadlines.refresh(event)
-    session.add(entry)
-    session.flush()
-    return entry
+    if event.next_check_at != before:
+        flag_modified(event, "updated_at")  # the follow-up write keeps updated_at at the change's moment
 
 
 def record_creation(session: Session, event: Event, *, actor: str, actor_name: str = "", note: str = ""):
     """The first timeline row: the event comes into being as `reported` (written with the event's flush)."""
-    entry = TimelineEntry(
-        event=event, at=event.created_at, actor=actor, actor_name=actor_name,
-        action="report", from_status=None, to_status=event.status, note=note,
-    )
-    session.add(entry)
-    return entry
+    return EVENTS.record_start(session, event, "report", at=event.created_at, actor=actor, actor_name=actor_name,
+                               note=note)

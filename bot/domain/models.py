@@ -1,8 +1,11 @@
-"""The nouns of the domain: Grid, Worker, Resident, Event, TimelineEntry, Attachment, OutboxMessage."""
+"""The nouns of the domain: Grid, Worker, Resident, Event, TimelineEntry, Attachment, OutboxMessage, Order….
+
+Event's and Order's state sets are defined once, on the noun (FixMyStreet's `open_states`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -99,7 +102,20 @@ class Event(Base):
     __table_args__ = (
         Index("ix_event_status_created", "status", "created_at"),
         Index("ix_event_duplicate", "grid_id", "category", "id"),  # find_duplicate: newest first, per grid
+        # The monthly three rates read one month from these columns only: an index-only scan on
+        # PostgreSQL (INCLUDE); SQLite has no INCLUDE and gets the plain index (migrations 0005, 0007).
+        Index("ix_event_rates", "created_at", postgresql_include=[
+            "id", "status", "grid_id", "worker_id", "respond_due_at", "accepted_at", "resolve_due_at",
+            "completed_at", "overdue", "overdue_count"]),
     )
+
+    # The state sets, once (the transition table is in bot/domain/lifecycle.py):
+    OPEN_STATES: ClassVar = ("reported", "assigned", "accepted")  # being handled, under the clock
+    UNACCEPTED_STATES: ClassVar = ("reported", "assigned")  # the respond (响应) limit still matters
+    WORKING_STATES: ClassVar = ("assigned", "accepted")  # in a grid worker's hands
+    RESOLVED_STATES: ClassVar = ("completed", "closed", "rated")  # 办结 and after: done in reports
+    CLOSED_STATES: ClassVar = ("closed", "rated")  # checked and closed (核查结案)
+    FINAL_STATES: ClassVar = ("rejected", "cancelled", "merged")  # ended unhandled: no way out
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -154,20 +170,26 @@ class Event(Base):
     )
 
 
-class TimelineEntry(Base):
-    """Append-only: one row per transition (and per note), written with the change itself."""
-
-    __tablename__ = "timeline_entry"
+class Timeline:
+    """The one shape of a timeline row (events and orders alike): append-only, one row per transition
+    (and per note), written by bot/domain/states.py in the same transaction as the change itself."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(16))  # resident | worker | dispatcher | system
+    actor: Mapped[str] = mapped_column(String(16))  # resident | worker | volunteer | dispatcher | system
     actor_name: Mapped[str] = mapped_column(String(64), default="")
     action: Mapped[str] = mapped_column(String(16))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class TimelineEntry(Timeline, Base):
+    """An event's timeline."""
+
+    __tablename__ = "timeline_entry"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
 
     event: Mapped[Event] = relationship(back_populates="timeline")
 
@@ -265,7 +287,11 @@ class Rating(Base):
     """一事一评: one rating per event and resident (满意 / 基本满意 / 不满意, or 未评价 after 7 days)."""
 
     __tablename__ = "rating"
-    __table_args__ = (UniqueConstraint("event_id", "resident_id", "round", name="uq_rating_event_resident_round"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "resident_id", "round", name="uq_rating_event_resident_round"),
+        # The ratings of a range of events, index-only on PostgreSQL (migrations 0005, 0007).
+        Index("ix_rating_event_value", "event_id", postgresql_include=["value"]),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
@@ -313,6 +339,12 @@ class Order(Base):
     __tablename__ = "service_order"
     __table_args__ = (Index("ix_service_order_status_expires", "status", "offer_expires_at"),)
 
+    # The state sets, once (the transition table is in bot/orders/lifecycle.py):
+    OPEN_STATES: ClassVar = ("requested", "offered", "assigned", "accepted")  # not done or cancelled yet
+    WAITING_STATES: ClassVar = ("offered", "assigned")  # waiting for 接单: the offer timeout applies
+    HELD_STATES: ClassVar = ("assigned", "accepted")  # a volunteer holds it (may 完成 or 退单)
+    DONE_STATES: ClassVar = ("completed", "rated")  # served: rateable, on the volunteer's list, 晒单
+
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"), index=True)
@@ -344,20 +376,12 @@ class Order(Base):
     photos: Mapped[list[OrderPhoto]] = relationship(order_by="OrderPhoto.id", lazy="selectin")
 
 
-class OrderEntry(Base):
-    """An order's append-only timeline: one row per transition (and per note)."""
+class OrderEntry(Timeline, Base):
+    """An order's timeline."""
 
     __tablename__ = "order_entry"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(16))  # resident | volunteer | dispatcher | system
-    actor_name: Mapped[str] = mapped_column(String(64), default="")
-    action: Mapped[str] = mapped_column(String(16))
-    from_status: Mapped[str | None] = mapped_column(String(16))
-    to_status: Mapped[str] = mapped_column(String(16))
-    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class OrderOffer(Base):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.db import utcnow
-from bot.domain.lifecycle import IllegalTransition, transition
+from bot.domain.lifecycle import EVENTS, transition
 from bot.domain.models import BindCode, Event, Worker
 from bot.events import intake
 from bot.notify import notices
@@ -18,7 +18,6 @@ from bot.places.routing import UNIT_LABELS, route
 from bot.timelimits import rounds
 
 CODE_TTL = timedelta(hours=24)
-WORKING = ("assigned", "accepted")
 GRADES = "ABCD"
 
 
@@ -68,14 +67,14 @@ def worker_by_openid(session: Session, openid: str) -> Worker | None:
     return session.scalar(select(Worker).where(Worker.openid == openid, Worker.active.is_(True)))
 
 
-def my_tasks(session: Session, worker: Worker, statuses=WORKING, limit: int = 10) -> list[Event]:
+def my_tasks(session: Session, worker: Worker, statuses=Event.WORKING_STATES, limit: int = 10) -> list[Event]:
     return list(session.scalars(
         select(Event).where(Event.worker_id == worker.id, Event.status.in_(statuses))
         .order_by(Event.updated_at.desc(), Event.id.desc()).limit(limit)
     ))
 
 
-def task(session: Session, worker: Worker, number: str | None, statuses=WORKING) -> Event:
+def task(session: Session, worker: Worker, number: str | None, statuses=Event.WORKING_STATES) -> Event:
     """The numbered task, or the worker's most recent one; only the worker's own."""
     if number:
         event = session.scalar(select(Event).where(Event.number == number.upper()))
@@ -117,7 +116,7 @@ def give_back(session: Session, worker: Worker, event: Event, reason: str) -> No
 def escalate(session: Session, event: Event, *, actor: str, actor_name: str, reason: str) -> str:
     """Move the event up one grade and into that level's queue; returns the new unit's label."""
     if event.grade == "D":
-        raise IllegalTransition(event, "escalate")
+        raise EVENTS.refusal(event, "escalate")
     grade = GRADES[GRADES.index(event.grade) + 1]
     routed = route(session, event.grid, grade)
     transition(session, event, "escalate", actor=actor, actor_name=actor_name,
@@ -134,7 +133,7 @@ def escalate(session: Session, event: Event, *, actor: str, actor_name: str, rea
 def attach_evidence(session: Session, worker: Worker, event: Event, media_id: str | None, pic_url: str | None):
     intake.add_photo(session, event, media_id=media_id, pic_url=pic_url, actor="worker")
     event.timeline[-1].actor_name = worker.name
-    if event.status in WORKING:
+    if event.status in Event.WORKING_STATES:
         notices.progress(session, event, "处置人员上传了现场照片", pic_url)
 
 
@@ -144,7 +143,7 @@ def patrol(session: Session, worker: Worker, text: str, source_key: str | None) 
                          source_key=source_key)
     result = intake.report(session, data, grid_hint=worker.grid)
     event = result.event
-    mine = event.grade == "A" and event.worker_id != worker.id and event.status in ("reported", "assigned")
+    mine = event.grade == "A" and event.worker_id != worker.id and event.status in Event.UNACCEPTED_STATES
     if result.created and mine:
         transition(session, event, "assign", actor="worker", actor_name=worker.name, note="巡查发现，自行处置")
         event.worker, event.unit = worker, f"grid:{worker.grid_id}"

@@ -72,7 +72,7 @@ def merge(session: Session, event: Event, target: Event, *, actor_name: str, not
     """Merge a duplicate into `target`: its reporter follows the target (pushes, rating)."""
     if target.id == event.id:
         raise ValueError("不能合并到事件自身")
-    if target.status in ("merged", "cancelled", "rejected"):
+    if target.status in Event.FINAL_STATES:
         raise ValueError(f"目标事件 {target.number} 已{STATUS_LABELS[target.status]}，不能合并到它")
     transition(session, event, "merge", actor="dispatcher", actor_name=actor_name,
                note=f"合并至 {target.number}" + (f"：{note}" if note else ""))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 import nlp
 from bot.core.db import upsert_for, utcnow
-from bot.domain.lifecycle import OPEN, record_creation, transition
+from bot.domain.lifecycle import record_creation, transition
 from bot.domain.models import Attachment, Event, Follower, Grid, Resident
 from bot.domain.numbering import next_number
 from bot.notify import notices
@@ -136,7 +136,7 @@ def find_duplicate(session: Session, event: Event) -> Duplicate | None:
     candidates = session.execute(
         select(Event.number, Event.status, Event.lat, Event.lng)
         .where(Event.grid_id == event.grid_id, Event.category == event.category, Event.id != event.id,
-               Event.status.in_(OPEN), Event.created_at >= since)
+               Event.status.in_(Event.OPEN_STATES), Event.created_at >= since)
         .order_by(Event.id.desc()).limit(10)
     )
     for number, status, lat, lng in candidates:
@@ -282,13 +282,13 @@ def own_event(session: Session, openid: str, number: str) -> Event:
 
 def open_event(session: Session, number: str) -> Event | None:
     """Any resident's still-open event, by number (only for following a duplicate: shows no details)."""
-    return session.scalar(select(Event).where(Event.number == number, Event.status.in_(OPEN)))
+    return session.scalar(select(Event).where(Event.number == number, Event.status.in_(Event.OPEN_STATES)))
 
 
 def latest_open_event(session: Session, openid: str) -> Event | None:
     return session.scalar(
         select(Event).join(Resident, Event.reporter_id == Resident.id)
-        .where(Resident.openid == openid, Event.status.in_(OPEN))
+        .where(Resident.openid == openid, Event.status.in_(Event.OPEN_STATES))
         .order_by(Event.id.desc()).limit(1)
     )
 

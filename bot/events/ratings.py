@@ -32,7 +32,7 @@ def _mine(openid: str):
 
 def rateable(session: Session, openid: str, number: str | None = None) -> Event | None:
     """The resident's event awaiting their rating: the numbered one, or the most recently closed."""
-    query = select(Event).where(_mine(openid), Event.status.in_(("closed", "rated")))
+    query = select(Event).where(_mine(openid), Event.status.in_(Event.CLOSED_STATES))
     if number:
         query = query.where(Event.number == number.upper())
     person = resident(session, openid)

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.db import insert_ignore, utcnow
 from bot.domain import deadlines
-from bot.domain.lifecycle import IllegalTransition, transition
+from bot.domain.lifecycle import transition
 from bot.domain.models import Event, SupervisionNotice
+from bot.domain.states import IllegalTransition
 from bot.events import casework
 from bot.notify.outbox import enqueue
 from settings import get_settings
@@ -31,7 +32,7 @@ def sweep(factory: sessionmaker[Session], now: datetime | None = None, limit: in
     now = now or utcnow()
     with factory() as session:
         ids = list(session.scalars(
-            select(Event.id).where(Event.next_check_at <= now, Event.status.in_(deadlines.ACTIVE))
+            select(Event.id).where(Event.next_check_at <= now, Event.status.in_(Event.OPEN_STATES))
             .order_by(Event.next_check_at).limit(limit)
         ))
     fired = 0

@@ -64,7 +64,7 @@ def urgent(session: Session, event: Event) -> None:
 
 
 def resident_supplemented(session: Session, event: Event, text: str) -> None:
-    if event.worker is not None and event.worker.openid and event.status in ("assigned", "accepted"):
+    if event.worker is not None and event.worker.openid and event.status in Event.WORKING_STATES:
         enqueue(session, event.worker.openid, f"【居民补充】{event.number}\n{text[:300]}", event_id=event.id)
 
 

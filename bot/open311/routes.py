@@ -65,8 +65,9 @@ from settings import get_settings
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 FORMATS = ("json", "xml")
-OPEN_STATES = ("reported", "assigned", "accepted", "completed")
-CLOSED_STATES = ("closed", "rated", "rejected", "cancelled", "merged")
+# Open311's two groups: open until checked and closed (核查结案) or ended otherwise.
+OPEN_STATES = (*Event.OPEN_STATES, "completed")
+CLOSED_STATES = (*Event.CLOSED_STATES, *Event.FINAL_STATES)
 STATUS_GROUPS = {"open": OPEN_STATES, "closed": CLOSED_STATES}
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
@@ -237,7 +238,7 @@ def status_notes(session: Session, event: Event) -> str:
         return f"{label}：等待指挥中心调度" if event.unit == "dispatch" else label
     if event.status == "completed":
         return f"{label}，待核查结案"
-    if event.status in ("closed", "rated", "rejected"):
+    if event.status in (*Event.CLOSED_STATES, "rejected"):
         note = _last_note(event, "close" if event.status != "rejected" else "reject")
         text = f"{STATUS_LABELS['closed']}，居民已评价" if event.status == "rated" else label
         return mask_private(f"{text}：{note}" if note else text)[:500]

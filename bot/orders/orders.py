@@ -1,109 +1,34 @@
-"""Volunteer service orders, the five orders (五单): 点单 → 派单 → 接单 → 评单 → 晒单.
+"""Volunteer service orders, the use cases of the five orders (五单): 点单 → 派单 → 接单 → 评单 → 晒单.
 
-One transition table and one `transition()` that changes an order's state. Every transition is a
-compare-and-set — `UPDATE … WHERE id = :id AND status = :expected` with a rowcount check — so two
-volunteers grabbing the same order at the same moment (in any number of processes) cannot both win:
-the second finds the status already changed and is told the order is taken.
-
-Plain values in, plain results out: no HTTP request or WeChat message objects here.
+Each use case checks who may act, changes the order through its state machine (bot/orders/lifecycle.py,
+a compare-and-set per transition) and leaves the pushes to bot/orders/notices.py. Plain values in,
+plain results out: no HTTP request or WeChat message objects here.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.core.db import utcnow
-from bot.domain.models import Grid, Order, OrderEntry, OrderOffer, OrderPhoto, PointsEntry, Resident, Worker
+from bot.domain.models import Order, OrderOffer, OrderPhoto, PointsEntry, Worker
 from bot.domain.numbering import next_number
+from bot.domain.states import IllegalTransition
 from bot.events.intake import resident
-from bot.notify.outbox import enqueue
-from bot.orders import services_menu
+from bot.orders import notices
+from bot.orders.lifecycle import Taken, record_order, relate, transition
+from bot.orders.present import RATING_LABELS
+from bot.orders.queries import NotYours, matching_volunteers, offered_to
 from bot.orders.services_menu import Service
 from bot.places.routing import grid_by_location, grid_by_text
 from settings import get_settings
 
-STATUS_LABELS = {
-    "requested": "待派单",
-    "offered": "抢单中",
-    "assigned": "已派单",
-    "accepted": "服务中",
-    "completed": "已完成",
-    "rated": "已评价",
-    "cancelled": "已取消",
-}
-ACTION_LABELS = {
-    "order": "点单",
-    "offer": "推送抢单",
-    "assign": "派单",
-    "accept": "接单",
-    "timeout": "超时退回",
-    "give_back": "退单",
-    "complete": "完成",
-    "rate": "评单",
-    "place": "补充地点",
-    "photo": "上传照片",
-    "note": "备注",
-    "cancel": "取消",
-}
-OPEN = ("requested", "offered", "assigned", "accepted")
-DONE = ("completed", "rated")
-# (from, action) → to.  Self-loops record notes without changing state.
-TRANSITIONS: dict[tuple[str, str], str] = {
-    ("requested", "offer"): "offered",
-    ("requested", "assign"): "assigned",
-    ("offered", "offer"): "offered",  # re-offered to more volunteers
-    ("offered", "assign"): "assigned",
-    ("offered", "accept"): "accepted",  # 抢单: the first acceptance wins
-    ("offered", "timeout"): "requested",
-    ("assigned", "assign"): "assigned",
-    ("assigned", "accept"): "accepted",
-    ("assigned", "timeout"): "requested",
-    ("assigned", "give_back"): "requested",
-    ("accepted", "assign"): "assigned",
-    ("accepted", "give_back"): "requested",
-    ("accepted", "complete"): "completed",
-    ("completed", "rate"): "rated",
-    **{(s, "place"): s for s in ("requested",)},
-    **{(s, "photo"): s for s in ("accepted", "completed", "rated")},
-    **{(s, "note"): s for s in STATUS_LABELS},
-    **{(s, "cancel"): "cancelled" for s in OPEN},
-}
-RATING_VALUES = {"满意": "satisfied", "非常满意": "satisfied", "基本满意": "basic", "不满意": "unsatisfied",
-                 "不太满意": "unsatisfied"}
-RATING_LABELS = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
-SHOWN_RATINGS = ("satisfied", "basic")
 HALF_HOUR = timedelta(minutes=30)
-PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-
-
-class IllegalTransition(ValueError):
-    """The action is not allowed in the order's current state; nothing was changed."""
-
-    def __init__(self, order: Order, action: str):
-        self.status, self.action = order.status, action
-        label = STATUS_LABELS.get(order.status, order.status)
-        super().__init__(f"服务单 {order.number} 当前状态为「{label}」，不能{ACTION_LABELS.get(action, action)}")
-
-
-class Taken(IllegalTransition):
-    """抢单 lost: another volunteer accepted the order first (or it was reassigned, withdrawn, cancelled)."""
-
-    def __init__(self, order: Order, action: str = "accept"):
-        super().__init__(order, action)
-        self.args = (f"手慢了，服务单 {order.number} 已被其他志愿者接单。",)
-
-
-class NotYours(PermissionError):
-    """The order was not offered or assigned to this volunteer (or does not exist: the same answer)."""
 
 
 @dataclass
@@ -112,183 +37,6 @@ class Created:
     created: bool  # False when a WeChat retry found the order its first delivery created
     offered: list[Worker]
     needs_place: bool
-
-
-# -- the state machine --
-
-def can(order: Order, action: str) -> bool:
-    return (order.status, action) in TRANSITIONS
-
-
-def transition(session: Session, order: Order, action: str, *, actor: str, actor_name: str = "", note: str = "",
-               values: dict | None = None) -> OrderEntry:
-    """Apply `action` if the order is still in the status this object shows (compare-and-set), set `values`
-    in the same UPDATE, and append the timeline row in the caller's transaction."""
-    target = TRANSITIONS.get((order.status, action))
-    if target is None:
-        raise IllegalTransition(order, action)
-    session.flush()
-    now = utcnow()
-    changes = {"status": target, "updated_at": now, **(values or {})}
-    result = session.execute(
-        update(Order).where(Order.id == order.id, Order.status == order.status).values(**changes)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        session.refresh(order)
-        raise (Taken if action == "accept" else IllegalTransition)(order, action)
-    entry = OrderEntry(order_id=order.id, at=now, actor=actor, actor_name=actor_name, action=action,
-                       from_status=order.status, to_status=target, note=note[:1000])
-    for key, value in changes.items():
-        set_committed_value(order, key, value)
-    session.add(entry)
-    order.timeline.append(entry)
-    session.flush()
-    return entry
-
-
-def _relate(session: Session, order: Order) -> None:
-    """Reload relationships whose foreign keys a compare-and-set UPDATE changed."""
-    session.refresh(order, ["volunteer", "grid"])
-
-
-# -- queries --
-
-def by_number(session: Session, number: str) -> Order | None:
-    return session.scalar(select(Order).where(Order.number == number.upper()))
-
-
-def own_order(session: Session, openid: str, number: str) -> Order | None:
-    return session.scalar(select(Order).join(Resident, Order.resident_id == Resident.id)
-                          .where(Resident.openid == openid, Order.number == number.upper()))
-
-
-def resident_orders(session: Session, openid: str, limit: int = 5) -> list[Order]:
-    return list(session.scalars(select(Order).join(Resident, Order.resident_id == Resident.id)
-                                .where(Resident.openid == openid).order_by(Order.id.desc()).limit(limit)))
-
-
-def latest_open_order(session: Session, openid: str) -> Order | None:
-    return session.scalar(select(Order).join(Resident, Order.resident_id == Resident.id)
-                          .where(Resident.openid == openid, Order.status.in_(OPEN))
-                          .order_by(Order.id.desc()).limit(1))
-
-
-def rateable(session: Session, openid: str, number: str | None = None) -> Order | None:
-    """The resident's completed order awaiting their rating: the numbered one, or the most recent."""
-    query = select(Order).join(Resident, Order.resident_id == Resident.id) \
-        .where(Resident.openid == openid, Order.status == "completed")
-    if number:
-        query = query.where(Order.number == number.upper())
-    return session.scalar(query.order_by(Order.completed_at.desc(), Order.id.desc()).limit(1))
-
-
-def _offered_to(volunteer: Worker):
-    return select(OrderOffer.order_id).where(OrderOffer.volunteer_id == volunteer.id)
-
-
-def volunteer_orders(session: Session, volunteer: Worker, statuses=(*OPEN, *DONE), limit: int = 10) -> list[Order]:
-    """Orders assigned to or accepted by the volunteer, and those offered to them still up for grabs."""
-    mine = Order.volunteer_id == volunteer.id
-    grabbable = (Order.status == "offered") & Order.id.in_(_offered_to(volunteer))
-    return list(session.scalars(
-        select(Order).where(or_(mine, grabbable), Order.status.in_(statuses))
-        .order_by(Order.updated_at.desc(), Order.id.desc()).limit(limit)
-    ))
-
-
-def volunteer_order(session: Session, volunteer: Worker, number: str | None, statuses) -> Order:
-    """The numbered order if it is the volunteer's (or offered to them); else their most recent one."""
-    if number:
-        order = by_number(session, number)
-        if order is None:
-            raise NotYours(number)
-        offered = session.scalar(select(OrderOffer.id).where(OrderOffer.order_id == order.id,
-                                                             OrderOffer.volunteer_id == volunteer.id))
-        if order.volunteer_id != volunteer.id and offered is None:
-            raise NotYours(number)
-        return order
-    found = volunteer_orders(session, volunteer, statuses, limit=1)
-    if not found:
-        raise NotYours("")
-    return found[0]
-
-
-def totals(session: Session, volunteer: Worker) -> tuple[float, float, int]:
-    """(hours, points, services) credited to the volunteer in the ledger."""
-    hours, points, count = session.execute(
-        select(func.coalesce(func.sum(PointsEntry.hours), 0.0), func.coalesce(func.sum(PointsEntry.points), 0.0),
-               func.count(PointsEntry.id)).where(PointsEntry.volunteer_id == volunteer.id)
-    ).one()
-    return float(hours), float(points), int(count)
-
-
-def showcase(session: Session, limit: int = 60) -> list[Order]:
-    """晒单: rated (满意 / 基本满意) services whose resident did not opt out, newest first."""
-    return list(session.scalars(
-        select(Order).where(Order.status == "rated", Order.rating.in_(SHOWN_RATINGS), Order.public.is_(True))
-        .order_by(Order.completed_at.desc(), Order.id.desc()).limit(limit)
-    ))
-
-
-def matching_volunteers(session: Session, order: Order, exclude: tuple[int, ...] = ()) -> list[Worker]:
-    """Bound, active volunteers with a skill for the service, in the order's grid — or, when the grid has
-    none, anywhere in its community (a community's volunteer team serves all its grids)."""
-    service = services_menu.by_name(order.service)
-    if service is None or order.grid is None:
-        return []
-    able = [w for w in session.scalars(
-        select(Worker).where(Worker.role == "volunteer", Worker.active.is_(True), Worker.openid.is_not(None))
-        .order_by(Worker.id)
-    ) if w.id not in exclude and services_menu.can_do(service, w.skills)]
-    same = [w for w in able if w.grid_id == order.grid_id]
-    if same:
-        return same
-    community = order.grid.ancestor("community")
-    if community is None:
-        return []
-    return [w for w in able if w.grid is not None and (w.grid.ancestor("community") or w.grid).id == community.id]
-
-
-# -- pushes (the outbox delivers them) --
-
-def _step(order: Order) -> int:
-    """Which change a push belongs to: the id of the order's latest timeline row (unique per change, so a
-    retried request cannot push twice and two changes never share a key)."""
-    return max((entry.id or 0 for entry in order.timeline), default=0)
-
-
-def _push(session: Session, openid: str | None, text: str, order: Order, kind: str) -> None:
-    if openid:
-        enqueue(session, openid, text, dedup_key=f"order:{order.number}:{kind}:{_step(order)}:{openid}")
-
-
-def _tell_resident(session: Session, order: Order, text: str, kind: str) -> None:
-    person = order.resident
-    if person is not None and person.subscribed:
-        _push(session, person.openid, text, order, kind)
-
-
-def _tell_dispatchers(session: Session, order: Order, text: str, kind: str) -> None:
-    for openid in filter(None, (o.strip() for o in get_settings().dispatcher_openids.split(","))):
-        _push(session, openid, text, order, kind)
-
-
-def place_of(order: Order) -> str:
-    return order.place_text or (order.grid.full_name if order.grid else "未提供")
-
-
-def mask_phone(text: str | None) -> str:
-    """13812345678 → 138****5678 wherever it appears (the same rule as the admin lists)."""
-    return PHONE.sub(r"\1****\3", text) if text else ""
-
-
-def _order_text(order: Order, title: str, *, full: bool) -> str:
-    note = order.note if full else mask_phone(order.note)
-    lines = [f"【{title}】{order.number}", f"服务：{order.service}", f"地点：{place_of(order)}"]
-    if note:
-        lines.append(f"说明：{note[:200]}")
-    return "\n".join(lines)
 
 
 # -- 点单 --
@@ -310,10 +58,7 @@ def create(session: Session, openid: str, service: Service, note: str = "", *, s
                   created_at=now, updated_at=now)
     session.add(order)
     session.flush()
-    entry = OrderEntry(order_id=order.id, at=now, actor="resident", action="order", from_status=None,
-                       to_status="requested", note=f"{service.name}：{note}".rstrip("：")[:1000])
-    session.add(entry)
-    order.timeline.append(entry)
+    record_order(session, order, f"{service.name}：{note}".rstrip("："))
     session.flush()
     if order.grid is None:
         return Created(order, True, [], True)
@@ -330,7 +75,7 @@ def set_place(session: Session, order: Order, *, text: str = "", lat=None, lng=N
         order.place_text = text[:200]
     transition(session, order, "place", actor="resident", note=f"地点：{order.place_text}")
     if grid is None:
-        _tell_dispatchers(session, order, _order_text(order, "新服务单·待派单", full=True), "dispatch")
+        notices.needs_dispatcher(session, order, new=True)
         return []
     order.grid = grid
     if order.resident is not None:
@@ -347,7 +92,7 @@ def offer(session: Session, order: Order, *, actor: str = "system", actor_name: 
     if not volunteers:
         transition(session, order, "note", actor=actor, actor_name=actor_name,
                    note="暂无匹配的志愿者，转调度员派单")
-        _tell_dispatchers(session, order, _order_text(order, "服务单·待派单", full=True), "dispatch")
+        notices.needs_dispatcher(session, order)
         return []
     expires = utcnow() + timedelta(minutes=get_settings().order_offer_minutes)
     names = "、".join(w.name for w in volunteers)
@@ -359,8 +104,7 @@ def offer(session: Session, order: Order, *, actor: str = "system", actor_name: 
                 session.add(OrderOffer(order_id=order.id, volunteer_id=volunteer.id, at=utcnow()))
         except IntegrityError:
             pass  # offered to them before
-        text = _order_text(order, "抢单", full=False) + f"\n回复「抢单 {order.number}」接单，先到先得。"
-        _push(session, volunteer.openid, text, order, "offer")
+        notices.offered(session, order, volunteer)
     return volunteers
 
 
@@ -373,42 +117,26 @@ def assign(session: Session, order: Order, volunteer: Worker, *, actor_name: str
     transition(session, order, "assign", actor="dispatcher", actor_name=actor_name,
                note=note or f"派给志愿者{volunteer.name}",
                values={"volunteer_id": volunteer.id, "offer_expires_at": expires, "accepted_at": None})
-    _relate(session, order)
-    text = _order_text(order, "派单", full=True) + \
-        f"\n回复「接单 {order.number}」确认接单，不便请回复「退单 {order.number}」。"
-    _push(session, volunteer.openid, text, order, "assign")
-    if previous is not None:
-        _push(session, previous.openid, f"【改派】服务单 {order.number} 已由调度员改派他人，无需再服务。", order,
-              "reassigned")
+    relate(session, order)
+    notices.assigned(session, order, volunteer, previous)
 
 
 # -- 接单 / 抢单 --
 
 def grab(session: Session, volunteer: Worker, order: Order) -> None:
     """Accept an order offered or assigned to the volunteer; the first acceptance wins (raises Taken)."""
-    if order.status == "assigned" and order.volunteer_id != volunteer.id:
-        raise Taken(order)
-    if order.status in (*DONE, "accepted") and order.volunteer_id != volunteer.id:
-        raise Taken(order)
-    if order.status == "cancelled":
-        raise IllegalTransition(order, "accept")
-    if order.status == "requested":  # timed out or given back: the dispatcher decides now
-        raise IllegalTransition(order, "accept")
-    if order.status == "offered" and session.scalar(select(OrderOffer.id).where(
-            OrderOffer.order_id == order.id, OrderOffer.volunteer_id == volunteer.id)) is None:
+    if order.status in (*Order.HELD_STATES, *Order.DONE_STATES) and order.volunteer_id != volunteer.id:
+        raise Taken(order)  # someone else holds it; cancelled or requested: the table refuses below
+    if order.status == "offered" and not offered_to(session, order, volunteer):
         raise NotYours(order.number)  # only the volunteers it was offered to may grab it
     now = utcnow()
     transition(session, order, "accept", actor="volunteer", actor_name=volunteer.name,
                note="抢单成功" if order.status == "offered" else "确认接单",
                values={"volunteer_id": volunteer.id, "accepted_at": now, "offer_expires_at": None})
-    _relate(session, order)
-    _tell_resident(session, order, f"【已接单】您的服务单 {order.number}（{order.service}）已由志愿者"
-                   f"{order.volunteer.name}接单，志愿者会尽快与您联系。", "accept")
-    others = session.scalars(select(Worker).join(OrderOffer, OrderOffer.volunteer_id == Worker.id)
-                             .where(OrderOffer.order_id == order.id, Worker.id != volunteer.id))
-    for other in others:
-        _push(session, other.openid, f"【已被接单】服务单 {order.number}（{order.service}）已由其他志愿者接单，"
-              "感谢您的热心！", order, "taken")
+    relate(session, order)
+    others = list(session.scalars(select(Worker).join(OrderOffer, OrderOffer.volunteer_id == Worker.id)
+                                  .where(OrderOffer.order_id == order.id, Worker.id != volunteer.id)))
+    notices.accepted(session, order, others)
 
 
 def give_back(session: Session, volunteer: Worker, order: Order, reason: str = "") -> list[Worker]:
@@ -417,7 +145,7 @@ def give_back(session: Session, volunteer: Worker, order: Order, reason: str = "
         raise NotYours(order.number)
     transition(session, order, "give_back", actor="volunteer", actor_name=volunteer.name, note=reason or "志愿者退单",
                values={"volunteer_id": None, "accepted_at": None, "offer_expires_at": None})
-    _relate(session, order)
+    relate(session, order)
     return offer(session, order, exclude=(volunteer.id,))
 
 
@@ -426,7 +154,7 @@ def expire_offers(session: Session, now: datetime | None = None) -> int:
     now = now or utcnow()
     minutes = get_settings().order_offer_minutes
     expired = 0
-    due = session.scalars(select(Order).where(Order.status.in_(("offered", "assigned")),
+    due = session.scalars(select(Order).where(Order.status.in_(Order.WAITING_STATES),
                                               Order.offer_expires_at <= now).order_by(Order.id).limit(200))
     for order in list(due):
         try:
@@ -435,10 +163,8 @@ def expire_offers(session: Session, now: datetime | None = None) -> int:
                        values={"volunteer_id": None, "offer_expires_at": None})
         except IllegalTransition:
             continue  # accepted at this very moment: nothing to do
-        _relate(session, order)
-        _tell_dispatchers(session, order, _order_text(order, "服务单超时无人接单·请派单", full=True), "timeout")
-        _tell_resident(session, order, f"【服务单】{order.number}（{order.service}）暂时无志愿者接单，"
-                       "已转社区调度员为您安排，请耐心等待。", "timeout")
+        relate(session, order)
+        notices.timed_out(session, order)
         expired += 1
     return expired
 
@@ -469,9 +195,7 @@ def complete(session: Session, volunteer: Worker, order: Order, note: str = "",
                          note=f"{order.number} {order.service}", at=now)
     session.add(credit)
     session.flush()
-    _tell_resident(session, order, f"【服务完成】{order.number}（{order.service}）志愿者{volunteer.name}已完成服务："
-                   f"{note[:200] or '已完成'}\n请评价：回复“满意”“基本满意”或“不满意 + 意见”。"
-                   "服务会隐去个人信息后在“晒单”展示，如不愿公开，评价时加上“不公开”。", "complete")
+    notices.completed(session, order, volunteer, note)
     return credit
 
 
@@ -495,8 +219,7 @@ def rate(session: Session, openid: str, order: Order, value: str, comment: str =
     note = RATING_LABELS[value] + (f"：{comment}" if comment else "")
     transition(session, order, "rate", actor="resident", note=note, values=values)
     if value == "unsatisfied":
-        _tell_dispatchers(session, order, f"【服务不满意】{order.number}（{order.service}）：{comment[:200]}",
-                          "unsatisfied")
+        notices.unsatisfied(session, order, comment)
 
 
 def set_public(session: Session, order: Order, public: bool) -> None:
@@ -509,32 +232,4 @@ def cancel(session: Session, order: Order, *, actor: str, actor_name: str = "", 
     volunteer = order.volunteer
     transition(session, order, "cancel", actor=actor, actor_name=actor_name, note=reason or "取消服务单",
                values={"offer_expires_at": None})
-    if volunteer is not None:
-        _push(session, volunteer.openid, f"【服务单取消】{order.number}（{order.service}）已取消，无需再服务。", order,
-              "cancel")
-    if actor != "resident":
-        _tell_resident(session, order, f"【服务单取消】{order.number}（{order.service}）：{reason or '已取消'}",
-                       "cancel")
-
-
-# -- presentation helpers shared by chat, API and the showcase --
-
-def mask_name(name: str | None) -> str:
-    """周红 → 周*, 欧阳娜娜 → 欧***: the showcase never shows a whole name."""
-    name = (name or "").strip()
-    return (name[0] + "*" * max(1, len(name) - 1)) if name else "志愿者"
-
-
-def local_date(dt: datetime | None) -> str:
-    return dt.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d") if dt else ""
-
-
-def local_time(dt: datetime | None) -> str:
-    return dt.astimezone(ZoneInfo(get_settings().timezone)).strftime("%m-%d %H:%M") if dt else ""
-
-
-def grid_label(grid: Grid | None) -> str:
-    if grid is None:
-        return ""
-    community = grid.ancestor("community")
-    return f"{community.name}·{grid.name}" if community is not None and community is not grid else grid.name
+    notices.cancelled(session, order, volunteer, by_resident=actor == "resident", reason=reason)

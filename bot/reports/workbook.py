@@ -33,7 +33,6 @@ from settings import get_settings
 SHEETS = ("概况", "类别统计", "网格统计", "三率-网格员", "三率-网格", "三率-社区", "三率-街道", "超期督办", "高发地点")
 STEPS = (*SHEETS, "保存")
 TOP_PLACES = 50
-DONE = ("completed", "closed", "rated")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -150,7 +149,7 @@ def write_report(session: Session, month: str, out: Path, *, now: datetime | Non
 
     # 类别统计 ----------------------------------------------------------------------------------
     by_category = session.execute(
-        select(Event.category, func.count(), _count(Event.status.in_(DONE)),
+        select(Event.category, func.count(), _count(Event.status.in_(Event.RESOLVED_STATES)),
                _count(or_(Event.overdue.is_(True), Event.overdue_count > 0)))
         .where(*where).group_by(Event.category)).all()
     rated = {row[0]: row[1:] for row in session.execute(
@@ -230,7 +229,7 @@ def write_report(session: Session, month: str, out: Path, *, now: datetime | Non
     named = (*where, place.is_not(None), place != "")
     top = session.execute(
         select(Event.grid_id, place.label("place"), func.count().label("n"),
-               _count(Event.status.in_(("reported", "assigned", "accepted"))).label("open"),
+               _count(Event.status.in_(Event.OPEN_STATES)).label("open"),
                func.max(Event.category).label("any_category"))
         .where(*named).group_by(Event.grid_id, place).order_by(func.count().desc(), place).limit(TOP_PLACES)).all()
     main = _main_categories(session, named, [(r.grid_id, r.place) for r in top], place)

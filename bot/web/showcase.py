@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.core.db import session_factory
 from bot.domain.models import Order, PointsEntry
-from bot.orders import orders
+from bot.orders import present, queries
 
 router = APIRouter(tags=["showcase"])
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -34,13 +34,13 @@ def items() -> tuple[list[dict], dict]:
     with session_factory()() as session:
         rows = [{
             "service": order.service,
-            "grid": orders.grid_label(order.grid) or "本社区",
-            "date": orders.local_date(order.completed_at),
-            "rating": orders.RATING_LABELS.get(order.rating or "", ""),
-            "volunteer": orders.mask_name(order.volunteer.name if order.volunteer else ""),
+            "grid": present.grid_label(order.grid) or "本社区",
+            "date": present.local_date(order.completed_at),
+            "rating": present.RATING_LABELS.get(order.rating or "", ""),
+            "volunteer": present.mask_name(order.volunteer.name if order.volunteer else ""),
             "hours": order.hours,
             "photo": _photo(order),
-        } for order in orders.showcase(session)]
+        } for order in queries.showcase(session)]
         services, hours, volunteers = session.execute(
             select(func.count(PointsEntry.id), func.coalesce(func.sum(PointsEntry.hours), 0.0),
                    func.count(func.distinct(PointsEntry.volunteer_id)))

@@ -1,0 +1,124 @@
+"""The one state-machine engine behind events and service orders.
+
+A noun (Event, Order) has a transition table, (from, action) → to, and labels for its states and
+actions. Every transition is a compare-and-set, `UPDATE noun SET status = :to, … WHERE id = :id
+AND status = :expected` with the row count checked, and writes its timeline row in the same
+transaction: two people acting on the same thing at the same moment (in any number of processes)
+cannot both win; the loser is told who was first and nothing of theirs is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import inspect, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from bot.core.db import utcnow
+
+
+class IllegalTransition(ValueError):
+    """The action is not allowed in the thing's current state; nothing was changed."""
+
+    def __init__(self, message: str, *, status: str, action: str):
+        super().__init__(message)
+        self.status, self.action = status, action
+
+
+class ChangedFirst(IllegalTransition):
+    """Someone else changed the thing between our read and our write: the compare-and-set lost.
+    `status` is the state the other change left it in; `expected` the one this caller saw."""
+
+    def __init__(self, message: str, *, status: str, action: str, expected: str):
+        super().__init__(message, status=status, action=action)
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """The transition table and labels of one noun, and the only way its status changes."""
+
+    noun: str  # how a person names one: 事件, 服务单
+    transitions: Mapping[tuple[str, str], str]
+    status_labels: Mapping[str, str]
+    action_labels: Mapping[str, str]
+    entry: type  # the noun's timeline row class (a Timeline subclass), in the noun's `timeline` list
+    # How to tell the loser of a race, by action (orders: 抢单 lost); default ChangedFirst.
+    lost: Mapping[str, Callable[..., ChangedFirst]] | None = None
+
+    def can(self, thing, action: str) -> bool:
+        return (thing.status, action) in self.transitions
+
+    def states_for(self, action: str) -> tuple[str, ...]:
+        """The statuses from which `action` is allowed, in the table's order."""
+        return tuple(dict.fromkeys(state for state, act in self.transitions if act == action))
+
+    def label(self, status: str | None) -> str:
+        return self.status_labels.get(status or "", status or "")
+
+    def refusal(self, thing, action: str) -> IllegalTransition:
+        message = (f"{self.noun} {thing.number} 当前状态为「{self.label(thing.status)}」，"
+                   f"不能{self.action_labels.get(action, action)}")
+        return IllegalTransition(message, status=thing.status, action=action)
+
+    def _loss(self, thing, action: str, expected: str) -> ChangedFirst:
+        make = (self.lost or {}).get(action)
+        if make is not None:
+            return make(thing, action, expected)
+        message = (f"{self.noun} {thing.number} 已被他人先行处理，当前状态为「{self.label(thing.status)}」，"
+                   f"不能{self.action_labels.get(action, action)}")
+        return ChangedFirst(message, status=thing.status, action=action, expected=expected)
+
+    def apply(self, session: Session, thing, action: str, *, actor: str, actor_name: str = "", note: str = "",
+              values: Mapping[str, Any] | None = None, stamp: tuple[str, ...] = (),
+              after: Callable[[Any], None] | None = None):
+        """Apply `action` if `thing` is still in the status this object shows, set `values` (and the columns
+        in `stamp` to the transition's moment) in the same UPDATE, run `after` on the updated object, and
+        append the timeline row; all in the caller's transaction, so a rollback takes back the change and
+        its row together."""
+        expected = thing.status
+        target = self.transitions.get((expected, action))
+        if target is None:
+            raise self.refusal(thing, action)
+        now = utcnow()
+        changes = {"status": target, "updated_at": now, **dict.fromkeys(stamp, now), **(values or {})}
+        if inspect(thing).persistent:
+            self._compare_and_set(session, thing, action, expected, changes)
+        else:  # being created in this transaction: nobody else can see it yet, it is written in one INSERT
+            for key, value in changes.items():
+                setattr(thing, key, value)
+        if after is not None:
+            after(thing)
+        entry = self.entry(at=now, actor=actor, actor_name=actor_name, action=action, from_status=expected,
+                           to_status=target, note=note)
+        thing.timeline.append(entry)  # before add: a lazy load of the list must not autoflush it in twice
+        session.add(entry)
+        session.flush()
+        return entry
+
+    def _compare_and_set(self, session: Session, thing, action: str, expected: str, changes: dict) -> None:
+        session.flush()  # the caller's pending changes first: the UPDATE below must not race them
+        model = type(thing)
+        result = session.execute(
+            update(model).where(model.id == thing.id, model.status == expected).values(**changes)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            session.refresh(thing)  # show the caller what the winner left
+            raise self._loss(thing, action, expected)
+        # The row is written; make the object the caller holds say the same, without reloading it.
+        for key, value in changes.items():
+            set_committed_value(thing, key, value)
+
+    def record_start(self, session: Session, thing, action: str, *, at, actor: str, actor_name: str = "",
+                     note: str = ""):
+        """The first timeline row: the thing comes into being in its initial status (no compare-and-set:
+        nobody else can see it yet). Written with the thing's own flush."""
+        entry = self.entry(at=at, actor=actor, actor_name=actor_name, action=action, from_status=None,
+                           to_status=thing.status, note=note)
+        thing.timeline.append(entry)  # before add, as in apply
+        session.add(entry)
+        return entry
