@@ -11,10 +11,8 @@ Plain values in, plain results out: no HTTP request or WeChat message objects he
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +22,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bot.core.db import utcnow
 from bot.domain.models import Grid, Order, OrderEntry, OrderOffer, OrderPhoto, PointsEntry, Resident, Worker
 from bot.domain.numbering import next_number
+from bot.domain.privacy import mask_name, mask_text  # noqa: F401 - orders.mask_name is imported by callers
+from bot.domain.vocabulary import RATING_SCALE
 from bot.events.intake import resident
 from bot.notify.outbox import enqueue
 from bot.orders import services_menu
@@ -77,12 +77,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     **{(s, "note"): s for s in STATUS_LABELS},
     **{(s, "cancel"): "cancelled" for s in OPEN},
 }
-RATING_VALUES = {"满意": "satisfied", "非常满意": "satisfied", "基本满意": "basic", "不满意": "unsatisfied",
-                 "不太满意": "unsatisfied"}
-RATING_LABELS = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
 SHOWN_RATINGS = ("satisfied", "basic")
 HALF_HOUR = timedelta(minutes=30)
-PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 
 
 class IllegalTransition(ValueError):
@@ -278,13 +274,8 @@ def place_of(order: Order) -> str:
     return order.place_text or (order.grid.full_name if order.grid else "未提供")
 
 
-def mask_phone(text: str | None) -> str:
-    """13812345678 → 138****5678 wherever it appears (the same rule as the admin lists)."""
-    return PHONE.sub(r"\1****\3", text) if text else ""
-
-
 def _order_text(order: Order, title: str, *, full: bool) -> str:
-    note = order.note if full else mask_phone(order.note)
+    note = order.note if full else mask_text(order.note)
     lines = [f"【{title}】{order.number}", f"服务：{order.service}", f"地点：{place_of(order)}"]
     if note:
         lines.append(f"说明：{note[:200]}")
@@ -485,14 +476,14 @@ def attach_photo(session: Session, volunteer: Worker, order: Order, media_id: st
 def rate(session: Session, openid: str, order: Order, value: str, comment: str = "",
          public: bool | None = None) -> None:
     """评单: the resident rates once; 不满意 flags the order for a dispatcher and keeps it off the showcase."""
-    if value not in RATING_LABELS:
+    if value not in RATING_SCALE:
         raise ValueError(f"unknown rating {value}")
     values = {"rating": value, "rating_comment": comment[:500], "rated_at": utcnow()}
     if public is not None:
         values["public"] = public
     if value == "unsatisfied":
         values["flagged"] = True
-    note = RATING_LABELS[value] + (f"：{comment}" if comment else "")
+    note = RATING_SCALE[value] + (f"：{comment}" if comment else "")
     transition(session, order, "rate", actor="resident", note=note, values=values)
     if value == "unsatisfied":
         _tell_dispatchers(session, order, f"【服务不满意】{order.number}（{order.service}）：{comment[:200]}",
@@ -518,20 +509,6 @@ def cancel(session: Session, order: Order, *, actor: str, actor_name: str = "", 
 
 
 # -- presentation helpers shared by chat, API and the showcase --
-
-def mask_name(name: str | None) -> str:
-    """周红 → 周*, 欧阳娜娜 → 欧***: the showcase never shows a whole name."""
-    name = (name or "").strip()
-    return (name[0] + "*" * max(1, len(name) - 1)) if name else "志愿者"
-
-
-def local_date(dt: datetime | None) -> str:
-    return dt.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d") if dt else ""
-
-
-def local_time(dt: datetime | None) -> str:
-    return dt.astimezone(ZoneInfo(get_settings().timezone)).strftime("%m-%d %H:%M") if dt else ""
-
 
 def grid_label(grid: Grid | None) -> str:
     if grid is None:
