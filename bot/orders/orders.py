@@ -275,7 +275,7 @@ def place_of(order: Order) -> str:
 
 
 def _order_text(order: Order, title: str, *, full: bool) -> str:
-    note = order.note if full else mask_text(order.note)
+    note = mask_text(order.note, keep_contacts=full)  # the assigned volunteer calls the resident
     lines = [f"【{title}】{order.number}", f"服务：{order.service}", f"地点：{place_of(order)}"]
     if note:
         lines.append(f"说明：{note[:200]}")
