@@ -37,18 +37,15 @@ def get_event(number: str, session: DB, login: Viewer) -> dict:
     return event_json(session, event, keep_contacts=can_see_phone(login))
 
 
-def _done(session: Session, event: Event) -> dict:
-    """What an action answers: the event as its actor (a dispatcher or admin) sees it now."""
-    return event_json(session, event, keep_contacts=True)
-
-
 def _worker(session: Session, body: dict) -> Worker:
     # Events go to grid workers; volunteers take service orders (admin/api/orders.py).
     return pick_person(session, body, role="grid_worker", key="worker", label="处置人员")
 
 
-def _by(login: LoginSession) -> str:
-    return login.user.username
+def _act_on(session: Session, login: LoginSession, event: Event, action, *args, **fields) -> dict:
+    """Run a dispatcher's action on the event; answer the event as its actor now sees it."""
+    act(action, session, event, *args, actor_name=login.user.username, **fields)
+    return event_json(session, event, keep_contacts=True)
 
 
 @router.post("/events/{number}/assign")
@@ -58,24 +55,21 @@ def assign(number: str, session: DB, login: Actor, body: Body) -> dict:
     worker = _worker(session, body)
     if not auth.in_scope(login.user, worker.grid):
         raise HTTPException(403, "该处置人员不在您的管辖范围")
-    act(dispatch.assign, session, event, worker, actor_name=_by(login), note=text_field(body, "note"))
-    return _done(session, event)
+    return _act_on(session, login, event, dispatch.assign, worker, note=text_field(body, "note"))
 
 
 @router.post("/events/{number}/escalate")
 def escalate(number: str, session: DB, login: Actor, body: Body) -> dict:
     """上报升级: one grade up (A→B→C→D), into that level's queue; `reason` optional."""
     event = visible_event(session, login, number)
-    act(dispatch.escalate, session, event, actor_name=_by(login), reason=text_field(body, "reason", "note"))
-    return _done(session, event)
+    return _act_on(session, login, event, dispatch.escalate, reason=text_field(body, "reason", "note"))
 
 
 @router.post("/events/{number}/close")
 def close(number: str, session: DB, login: Actor, body: Body) -> dict:
     """核查结案: a completed event is checked and closed; the residents are asked to rate."""
     event = visible_event(session, login, number)
-    act(dispatch.close, session, event, actor_name=_by(login), note=text_field(body, "note"))
-    return _done(session, event)
+    return _act_on(session, login, event, dispatch.close, note=text_field(body, "note"))
 
 
 @router.post("/events/{number}/reject")
@@ -83,8 +77,7 @@ def reject(number: str, session: DB, login: Actor, body: Body) -> dict:
     """不予受理: `reason` required."""
     event = visible_event(session, login, number)
     reason = text_field(body, "reason", "note", required="不予受理必须填写原因（reason）")
-    act(dispatch.reject, session, event, actor_name=_by(login), reason=reason)
-    return _done(session, event)
+    return _act_on(session, login, event, dispatch.reject, reason=reason)
 
 
 @router.post("/events/{number}/message")
@@ -92,8 +85,7 @@ def message(number: str, session: DB, login: Actor, body: Body) -> dict:
     """Message the event's residents through the push outbox: `text` required."""
     event = visible_event(session, login, number)
     text = text_field(body, "text", "message", required="请填写留言内容（text）")
-    act(dispatch.message, session, event, actor_name=_by(login), text=text)
-    return _done(session, event)
+    return _act_on(session, login, event, dispatch.message, text=text)
 
 
 @router.post("/events/{number}/category")
@@ -101,7 +93,7 @@ def change_category(number: str, session: DB, login: Actor, body: Body) -> dict:
     """调整分类: `category` (a taxonomy code), optional `subcategory`."""
     event = visible_event(session, login, number)
     category = text_field(body, "category", required="请选择分类（category）")
-    act(dispatch.change_category, session, event, actor_name=_by(login), category=category,
+    act(dispatch.change_category, session, event, actor_name=login.user.username, category=category,
         subcategory=text_field(body, "subcategory"))
     return {"ok": True, "number": event.number, "category": event.category, "subcategory": event.subcategory}
 
@@ -111,7 +103,7 @@ def change_grade(number: str, session: DB, login: Actor, body: Body) -> dict:
     """调整等级: `grade` A–D, optional `reason`."""
     event = visible_event(session, login, number)
     grade = text_field(body, "grade", required="请选择等级（grade）")
-    act(dispatch.change_grade, session, event, actor_name=_by(login), grade=grade,
+    act(dispatch.change_grade, session, event, actor_name=login.user.username, grade=grade,
         reason=text_field(body, "reason", "note"))
     return {"ok": True, "number": event.number, "grade": event.grade}
 
@@ -122,5 +114,5 @@ def merge(number: str, session: DB, login: Actor, body: Body) -> dict:
     event = visible_event(session, login, number)
     target_number = text_field(body, "target", "into", required="请填写要合并到的事件编号（target）")
     target = visible_event(session, login, target_number)
-    act(dispatch.merge, session, event, target, actor_name=_by(login), note=text_field(body, "note"))
+    act(dispatch.merge, session, event, target, actor_name=login.user.username, note=text_field(body, "note"))
     return {"ok": True, "number": event.number, "merged_into": target.number}
