@@ -26,7 +26,8 @@ from admin.api import rules as rules_api
 from admin.api import stats
 from admin.api.workers import volunteer_importer
 from admin.deps import DB, SESSION_COOKIE, can_see_phone, clear_login_cookies, log_in, set_login_cookies, shown
-from admin.present import event_json, event_row, unit_label
+from admin.present import event_json, event_row, is_overdue, unit_label
+from bot.core.db import utcnow
 from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS, can
 from bot.domain.models import Attachment, Event, LoginSession, Worker
 from bot.domain.vocabulary import GRADE_TITLES, local_iso
@@ -176,7 +177,7 @@ def event_page(number: str, request: Request, session: DB, login: Login) -> HTML
     stored = {a.id: a for a in event.attachments}
     photos = [{"id": a.id, "kind": a.kind, "label": a.label, "stored": bool(a.local_path), "url": a.url,
                "lat": _coordinate(a), "media_id": a.media_id} for a in stored.values()]
-    overdue = event_row(event)["overdue"]
+    overdue = is_overdue(event, utcnow())
     actions = {name: can(event, name) for name in ("assign", "escalate", "close", "reject", "merge", "note")}
     actions["escalate"] = actions["escalate"] and event.grade != "D"
     return render("event.html", request, login, e=event, d=data, local=local, others=others, photos=photos,

@@ -27,7 +27,7 @@ from bot.core.spreadsheet import safe_cell
 from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event, Grid, Rating, Worker
 from bot.domain.privacy import mask_phone, mask_text
-from bot.domain.vocabulary import MINUTE, local_naive, local_text
+from bot.domain.vocabulary import MINUTE, RATING_LABELS, RATING_SCALE, local_naive, local_text
 from bot.reports import rates
 
 SHEETS = ("概况", "类别统计", "网格统计", "三率-网格员", "三率-网格", "三率-社区", "三率-街道", "超期督办", "高发地点")
@@ -40,7 +40,7 @@ RATE_COLUMNS = [
     ("排名", None), ("名称", "name"), ("所属", "belongs_to"), ("上报数", "reported"),
     ("应响应数", "respond_due"), ("按时响应数", "respond_on_time"), ("响应率(%)", "response_rate"),
     ("应办结数", "resolve_due"), ("按时办结数", "resolve_on_time"), ("办结率(%)", "completion_rate"),
-    ("满意", "satisfied"), ("基本满意", "basic"), ("不满意", "unsatisfied"), ("参评数", "rated"),
+    *((label, value) for value, label in RATING_SCALE.items()), ("参评数", "rated"),
     ("未评价", "unrated"), ("满意率(%)", "satisfaction_rate"), ("综合得分", "composite"),
     ("三率齐全", "composite_complete"), ("超期督办数", "overdue"),
 ]
@@ -129,8 +129,8 @@ def write_report(session: Session, month: str, out: Path, *, now: datetime | Non
         select(Event.category, *(_count(Rating.value == v) for v in rates.RATING_VALUES))
         .select_from(Rating).join(Event, Event.id == Rating.event_id).where(*where).group_by(Event.category))}
     total = sum(row[1] for row in by_category) or 1
-    sheet = Sheet(book, "类别统计", ["类别", "代码", "上报数", "占比(%)", "已办结", "超期督办", "满意", "基本满意",
-                                    "不满意", "未评价", "满意率(%)"], widths=(14, 14, 10, 10, 10, 10, 8, 10, 8, 8, 10))
+    sheet = Sheet(book, "类别统计", ["类别", "代码", "上报数", "占比(%)", "已办结", "超期督办", *RATING_LABELS.values(),
+                                    "满意率(%)"], widths=(14, 14, 10, 10, 10, 10, 8, 10, 8, 8, 10))
     for category, count, done, overdue in sorted(by_category, key=lambda r: -r[1]):
         sat, basic, unsat, unrated = rated.get(category, (0, 0, 0, 0))
         ratio = rates._ratio(sat + basic, sat + basic + unsat)
