@@ -1,7 +1,7 @@
 """The dispatcher's admin page (指挥调度台): server-rendered pages under /admin/.
 
 Jinja2 with autoescape renders every resident's text as text. Pages read with the `wl_session`
-cookie; every change goes through the JSON API (admin/api.py, admin/pages_api.py) from small
+cookie; every change goes through the JSON API (admin/api/) from small
 vanilla JS that sends the session's CSRF token in `X-CSRF-Token`. Login and logout are plain forms
 (the login form sets the same cookies as POST /api/login; logout carries `csrf_token`).
 """
@@ -21,14 +21,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import nlp
-from admin import auth, pages_api, queries
-from admin.api import CSRF_COOKIE, DB, SESSION_COOKIE
-from admin.present import event_json, local_iso, mask_phone
-from bot.core.store import get_store
+from admin import auth, queries
+from admin.api import rules as rules_api
+from admin.api import stats
+from admin.api.workers import volunteer_importer
+from admin.deps import DB, SESSION_COOKIE, can_see_phone, clear_login_cookies, log_in, set_login_cookies, shown
+from admin.present import event_json, event_row, is_overdue, unit_label
+from bot.core.db import utcnow
 from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS, can
 from bot.domain.models import Attachment, Event, LoginSession, Worker
+from bot.domain.vocabulary import GRADE_TITLES, local_iso
 from bot.wechat.media import media_dir
-from settings import get_settings
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -37,7 +40,6 @@ templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                         autoescape=select_autoescape(("html", "xml"), default=True))
 templates.filters["dt"] = lambda iso, short=False: (iso or "—")[5 if short else 0:16].replace("T", " ")
 ROLE_LABELS = {"admin": "管理员", "dispatcher": "调度员", "viewer": "只读"}
-GRADE_LABELS = {"A": "A 简易", "B": "B 一般", "C": "C 复杂", "D": "D 疑难"}
 SOURCE_LABELS = {"wechat": "微信", "open311": "12345/Open311", "patrol": "网格员巡查"}
 
 
@@ -69,7 +71,7 @@ def render(name: str, request: Request, login: LoginSession | None = None, statu
         request=request, user=user, login=login, csrf=login.csrf_token if login else "",
         can_act=bool(user and user.role in auth.CAN_ACT), role_label=ROLE_LABELS.get(user.role, "") if user else "",
         scope=user.scope.full_name or user.scope.name if user and user.scope else "全部辖区",
-        nav=request.url.path, status_labels=STATUS_LABELS, grade_labels=GRADE_LABELS, **context)
+        nav=request.url.path, status_labels=STATUS_LABELS, grade_labels=GRADE_TITLES, **context)
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
@@ -113,22 +115,13 @@ async def login_submit(request: Request, session: DB) -> Response:
     form = await request.form()
     username, password = str(form.get("username") or "").strip()[:64], str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or ""))
-    client = request.client.host if request.client else "?"
-    limit = get_settings().login_attempts_per_10min
-    key = f"login:{username}:{client}"
-    if get_store().hit_rate_limit(key, limit, window=600, count=False):
-        return render("login.html", request, status=429, next=target, username=username,
-                      error="登录失败次数过多，请10分钟后再试")
-    user = auth.authenticate(session, username, password)
-    if user is None:
-        get_store().hit_rate_limit(key, limit, window=600)
-        return render("login.html", request, status=401, next=target, username=username, error="用户名或密码错误")
-    token, csrf = auth.open_session(session, user)
+    try:
+        _user, token, csrf = log_in(request, session, username, password)
+    except HTTPException as refused:
+        return render("login.html", request, status=refused.status_code, next=target, username=username,
+                      error=refused.detail)
     response = RedirectResponse(target, status_code=303)
-    secure = request.url.scheme == "https"
-    max_age = get_settings().admin_session_hours * 3600
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=max_age)
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, samesite="strict", secure=secure, max_age=max_age)
+    set_login_cookies(request, response, token, csrf)
     return response
 
 
@@ -139,8 +132,7 @@ async def logout(request: Request, session: DB, login: Login) -> Response:
         raise HTTPException(403, "CSRF 校验失败")
     auth.close_session(session, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/admin/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
-    response.delete_cookie(CSRF_COOKIE)
+    clear_login_cookies(response)
     return response
 
 
@@ -154,8 +146,8 @@ def _categories() -> list[tuple[str, str]]:
 @router.get("/events")
 def events_page(request: Request, session: DB, login: Login) -> HTMLResponse:
     f = queries.Filters.parse(request.query_params)
-    page = queries.list_events(session, login.user, f, can_see_phone=pages_api.can_see_phone(login))
-    rows = [pages_api.event_row(e, login) for e in page.events]
+    page = queries.list_events(session, login.user, f, can_see_phone=can_see_phone(login))
+    rows = [event_row(e, keep_contacts=can_see_phone(login)) for e in page.events]
 
     def link(**changes) -> str:
         params = f.query_params(**changes)
@@ -179,18 +171,18 @@ def event_page(number: str, request: Request, session: DB, login: Login) -> HTML
     event = session.scalar(select(Event).where(Event.number == number.upper()))
     if event is None or not auth.in_scope(login.user, event.grid):
         return render("error.html", request, login, status=404, message=f"未找到事件 {number}（或不在您的管辖范围）")
-    data = event_json(session, event, show_phone=pages_api.can_see_phone(login))
+    data = event_json(session, event, keep_contacts=can_see_phone(login))
     local, others = _assignable(session, login, event)
     merged_into = session.get(Event, event.merged_into_id) if event.merged_into_id else None
     stored = {a.id: a for a in event.attachments}
     photos = [{"id": a.id, "kind": a.kind, "label": a.label, "stored": bool(a.local_path), "url": a.url,
                "lat": _coordinate(a), "media_id": a.media_id} for a in stored.values()]
-    overdue = pages_api.event_row(event, login)["overdue"]
+    overdue = is_overdue(event, utcnow())
     actions = {name: can(event, name) for name in ("assign", "escalate", "close", "reject", "merge", "note")}
     actions["escalate"] = actions["escalate"] and event.grade != "D"
     return render("event.html", request, login, e=event, d=data, local=local, others=others, photos=photos,
                   merged_into=merged_into, actions=actions, overdue=overdue, categories=_categories(),
-                  unit_label=pages_api.unit_label(event), source_label=SOURCE_LABELS.get(event.source, event.source),
+                  unit_label=unit_label(event), source_label=SOURCE_LABELS.get(event.source, event.source),
                   due={"respond": local_iso(event.respond_due_at), "resolve": local_iso(event.resolve_due_at)},
                   intent_label=nlp.classifier.INTENT_LABELS.get(event.intent, event.intent),
                   action_labels=ACTION_LABELS)
@@ -225,7 +217,7 @@ def people_page(request: Request, session: DB, login: Login) -> HTMLResponse:
     grids = queries.visible_grids(session, login.user)
     workers = queries.visible_workers(session, login.user, "grid_worker")
     volunteers = queries.visible_workers(session, login.user, "volunteer")
-    keep = (lambda t: t) if pages_api.can_see_phone(login) else mask_phone
+    _, keep = shown(login)
     by_grid: dict[int, list[Worker]] = {}
     for worker in workers:
         if worker.grid_id:
@@ -235,17 +227,17 @@ def people_page(request: Request, session: DB, login: Login) -> HTMLResponse:
                   by_grid=by_grid, depth0=depth0, leaf_grids=[g for g in grids if g.level in ("grid", "building")],
                   level_labels={"district": "区", "street": "街道", "community": "社区", "grid": "网格",
                                 "building": "楼栋"},
-                  volunteer_import=pages_api.volunteer_importer() is not None,
+                  volunteer_import=volunteer_importer() is not None,
                   unscoped=login.user.scope_grid_id is None)
 
 
 @router.get("/rules")
 def rules_page(request: Request, login: Login) -> HTMLResponse:
-    rules = pages_api.get_rules(login)
+    rules = rules_api.get_rules(login)
     return render("rules.html", request, login, rules=rules)
 
 
 @router.get("/dashboard")
 def dashboard_page(request: Request, session: DB, login: Login) -> HTMLResponse:
-    data = pages_api.overview(session, login)
+    data = stats.overview(session, login)
     return render("dashboard.html", request, login, data=data)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -18,11 +17,9 @@ from sqlalchemy.orm import Session
 from bot.core.db import utcnow
 from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event, Grid, User, Worker
-from settings import get_settings
+from bot.domain.vocabulary import GRADE_CODES, WHOLE_NUMBER, local_zone
 
 PAGE_SIZE = 20
-GRADES = ("A", "B", "C", "D")
-NUMBER = re.compile(r"^WL\d{8}-\d{4}$", re.I)
 DIGITS = re.compile(r"^\d{4,11}$")
 LONG_DIGITS = re.compile(r"\d{5,}")
 
@@ -69,7 +66,7 @@ class Filters:
         grade = text("grade").upper()
         return cls(
             status=status if status in STATUS_LABELS or status == "open" else "",
-            grade=grade if grade in GRADES else "",
+            grade=grade if grade in GRADE_CODES else "",
             category=text("category", 40),
             grid=number("grid"),
             overdue=flag("overdue"),
@@ -131,12 +128,12 @@ def overdue_clause(now: datetime | None = None):
 
 
 def _local_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(get_settings().timezone))
+    return datetime.combine(day, time.min, tzinfo=local_zone())
 
 
 def _search(q: str, can_see_phone: bool):
     q = q.strip()
-    if NUMBER.match(q):
+    if WHOLE_NUMBER.match(q):
         return Event.number == q.upper()
     like = f"%{q.replace('%', '').replace('_', '')}%"
     if not can_see_phone and LONG_DIGITS.search(q):

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
+from bot.domain.vocabulary import day_key, format_number  # noqa: E402
 from bot.timelimits import policy  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -216,10 +217,10 @@ class Generator:
                              respond_due, respond_remind, resolve_due, resolve_remind, value_of)
 
     def _number(self, created: datetime) -> str:
-        key = "WL" + created.astimezone(TZ).strftime("%Y%m%d")
+        key = day_key(created.astimezone(TZ))
         value = self.counters.get(key, 0) + 1
         self.counters[key] = value
-        return f"{key}-{value:04d}"
+        return format_number(key, value)
 
     def _life(self, event_id, created, grade, category, grid, alias, worker, reporter, neighbours,
               respond_due, respond_remind, resolve_due, resolve_remind, value_of):

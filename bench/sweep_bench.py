@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import func, select
 
     from bot.core.db import session_factory, utcnow
-    from bot.domain import deadlines
     from bot.domain.models import Event, OutboxMessage, SupervisionNotice
     from bot.events import supervision
 
@@ -51,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         total = session.scalar(select(func.count()).select_from(Event))
         pending = session.scalar(select(func.count()).select_from(Event).where(Event.next_check_at.is_not(None)))
         due = session.scalar(select(func.count()).select_from(Event).where(
-            Event.next_check_at <= now, Event.status.in_(deadlines.ACTIVE)))
+            Event.next_check_at <= now, Event.status.in_(Event.OPEN_STATES)))
     print(f"events: {total:,}  with a pending checkpoint: {pending:,}  due now: {due:,}")
 
-    query = (select(Event.id).where(Event.next_check_at <= now, Event.status.in_(deadlines.ACTIVE))
+    query = (select(Event.id).where(Event.next_check_at <= now, Event.status.in_(Event.OPEN_STATES))
              .order_by(Event.next_check_at).limit(args.limit))
     times = []
     for _ in range(args.runs + 1):

@@ -14,10 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 
 import nlp
-from admin import api as admin_api
-from admin import orders_api, rates_api
-from admin import pages as admin_pages
-from admin import pages_api as admin_pages_api
+from admin.routers import include_routers as include_admin_routers
 from bot import jobs
 from bot.core.db import get_engine, session_factory
 from bot.core.store import get_store
@@ -72,13 +69,8 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
 
     app = FastAPI(title="微邻里 weilinli", version="0.1.0", lifespan=lifespan)
     app.include_router(webhook_router)
-    app.include_router(admin_api.router)
-    app.include_router(orders_api.router)
+    include_admin_routers(app)  # /api/… and /admin/…: the list is admin/routers.py
     app.include_router(showcase.router)
-    app.include_router(admin_pages_api.router)
-    app.include_router(admin_pages.router)
-    app.mount("/admin/static", admin_pages.static(), name="admin-static")
-    app.include_router(rates_api.router)
     app.include_router(routes.router)
 
     @app.get("/healthz", tags=["ops"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from bot.domain.vocabulary import NUMBER_PREFIX
 from handlers.router import Filter
 
 SKIP_WORDS = {"跳过", "不用", "没有", "算了", "不需要", "无", "skip"}
@@ -31,7 +32,7 @@ def dialog(*states: str) -> Filter:
 
 def command(*words: str) -> Filter:
     """The text is one of `words`, or starts with one of them followed by a space or an argument."""
-    pattern = re.compile(rf"^\s*(?:{'|'.join(map(re.escape, words))})(?:$|[\s:：，,]|(?=WL\d))", re.I)
+    pattern = re.compile(rf"^\s*(?:{'|'.join(map(re.escape, words))})(?:$|[\s:：，,]|(?={NUMBER_PREFIX}\d))", re.I)
     return lambda ctx: bool(pattern.match(ctx.text))
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event
 from bot.domain.states import IllegalTransition
+from bot.domain.vocabulary import NUMBER_IN_TEXT, NUMBER_PATTERN, RATING_REPLY, find_number, rating_value
 from bot.events import intake, ratings
 from bot.events.intake import NotFound, Report
 from handlers import texts
@@ -14,13 +13,11 @@ from handlers.filters import command, dialog, intent, is_skip, matches, msg_type
 from handlers.router import Context, Router, include
 
 router = include(Router("resident"))
-NUMBER = re.compile(r"WL\d{8}-\d{4}", re.I)
 resident_only = role("resident")
 
 
 def _number(ctx: Context) -> str | None:
-    found = NUMBER.search(ctx.text)
-    return found.group(0).upper() if found else None
+    return find_number(ctx.text)
 
 
 def _target(ctx: Context) -> Event | None:
@@ -32,7 +29,7 @@ def _target(ctx: Context) -> Event | None:
 
 def _after_number(ctx: Context, word: str) -> str:
     rest = ctx.text[len(word):] if ctx.text.startswith(word) else ctx.text
-    return NUMBER.sub("", rest).strip(" :：,，")
+    return NUMBER_IN_TEXT.sub("", rest).strip(" :：,，")
 
 
 # -- follow-up dialog: after a report, ask what is missing; every question is skippable --
@@ -95,7 +92,7 @@ def query(ctx: Context) -> str:
     return texts.event_list(intake.own_events(ctx.session, ctx.openid))
 
 
-@router.on(resident_only, matches(r"^\s*WL\d{8}-\d{4}\s*$"))
+@router.on(resident_only, matches(rf"^\s*{NUMBER_PATTERN}\s*$"))
 def event_detail(ctx: Context) -> str:
     try:
         return texts.event_detail(intake.own_event(ctx.session, ctx.openid, _number(ctx)))
@@ -213,19 +210,13 @@ def greeting(ctx: Context) -> str:
     return texts.WELCOME
 
 
-RATING = re.compile(r"^\s*(WL\d{8}-\d{4})?\s*(非常满意|基本满意|不太满意|不满意|满意)[\s,，。:：!！]*(.*)$",
-                    re.I | re.S)
-RATING_WORDS = {"非常满意": "satisfied", "满意": "satisfied", "基本满意": "basic", "不太满意": "unsatisfied",
-                "不满意": "unsatisfied"}
-
-
-@router.on(resident_only, matches(RATING.pattern))
+@router.on(resident_only, matches(RATING_REPLY.pattern))
 def rate(ctx: Context) -> str:
-    number, word, comment = RATING.match(ctx.text).groups()
+    number, word, comment = RATING_REPLY.match(ctx.text).groups()
     event = ratings.rateable(ctx.session, ctx.openid, number)
     if event is None:
         return "您目前没有待评价的事件。事件结案后，回复“满意”“基本满意”或“不满意”即可评价。"
-    outcome = ratings.rate(ctx.session, ctx.openid, event, RATING_WORDS[word], comment.strip())
+    outcome = ratings.rate(ctx.session, ctx.openid, event, rating_value(word), comment.strip())
     if outcome == "reopened":
         return f"很抱歉让您不满意。事件 {event.number} 已重新交办（重办），处理人员会再次处置。"
     if outcome == "flagged":

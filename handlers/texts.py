@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 import nlp
 from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS
 from bot.domain.models import Event
+from bot.domain.vocabulary import local_text
 from bot.places.routing import Route
 from settings import get_settings
 
@@ -37,10 +36,6 @@ URGENT_GUIDES = [
     (("孩", "儿童", "小孩"), "儿童遇险请立即拨打 110 或 119 求助。"),
     (("偷", "抢", "打架", "持刀", "闯"), "请注意自身安全，立即拨打 110 报警。"),
 ]
-
-
-def local(dt) -> str:
-    return dt.astimezone(ZoneInfo(get_settings().timezone)).strftime("%m-%d %H:%M")
 
 
 def category_text(event: Event) -> str:
@@ -74,7 +69,7 @@ def rerouted(event: Event, route: Route) -> str:
 def timeline_line(entry) -> str:
     who = entry.actor_name or {"resident": "您", "system": "系统", "dispatcher": "调度员"}.get(entry.actor, "")
     note = f"：{entry.note[:40]}" if entry.note and entry.action not in ("report",) else ""
-    return f"{local(entry.at)} {who} {ACTION_LABELS.get(entry.action, entry.action)}{note}"
+    return f"{local_text(entry.at)} {who} {ACTION_LABELS.get(entry.action, entry.action)}{note}"
 
 
 def event_list(events: list[Event]) -> str:

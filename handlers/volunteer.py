@@ -11,6 +11,15 @@ import re
 
 from bot.domain.models import Order, Worker
 from bot.domain.states import IllegalTransition
+from bot.domain.vocabulary import (
+    NUMBER_IN_TEXT,
+    NUMBER_PATTERN,
+    RATING_LABELS,
+    RATING_REPLY,
+    find_number,
+    local_text,
+    rating_value,
+)
 from bot.events import casework, ratings
 from bot.orders import lifecycle, orders, present, queries, services_menu
 from bot.orders.queries import NotYours
@@ -20,9 +29,6 @@ from handlers.filters import command, dialog, event, is_skip, matches, msg_type,
 from handlers.router import Context, Router, include
 
 router = include(Router("volunteer"))
-NUMBER = re.compile(r"WL\d{8}-\d{4}", re.I)
-RATING = re.compile(r"^\s*(WL\d{8}-\d{4})?\s*(非常满意|基本满意|不太满意|不满意|满意)[\s,，。:：!！]*(.*)$",
-                    re.I | re.S)
 PRIVATE = re.compile(r"不要公开|别公开|不公开|不要晒单|不晒单|不要晒")
 MENU_WORDS = ("便民服务", "我要点单", "点单", "办事", "服务")
 resident_only = role("resident")
@@ -38,19 +44,14 @@ NOT_YOURS = "未找到该服务单，或它没有推送给您。回复“我的�
 ASK_PLACE = "请问在哪个小区、楼栋？可回复“翠柳村3栋”这样的地址或发送位置；回复“跳过”由社区调度员与您联系。"
 
 
-def _number(text: str) -> str | None:
-    found = NUMBER.search(text)
-    return found.group(0).upper() if found else None
-
-
 def _after(text: str, *words: str) -> tuple[str | None, str]:
     """(order number or None, the rest of the text) after the command word."""
     for word in sorted(words, key=len, reverse=True):
         if text.startswith(word):
             text = text[len(word):]
             break
-    number = _number(text)
-    return number, NUMBER.sub("", text, count=1).strip(" :：,，。")
+    number = find_number(text)
+    return number, NUMBER_IN_TEXT.sub("", text, count=1).strip(" :：,，。")
 
 
 def _volunteer(ctx: Context) -> Worker:
@@ -151,7 +152,7 @@ def place_by_location(ctx: Context) -> str:
 
 
 @router.on(resident_only, dialog("awaiting_order_place"), msg_type("text", "voice"),
-           lambda ctx: bool(ctx.text) and not NUMBER.search(ctx.text)
+           lambda ctx: bool(ctx.text) and not NUMBER_IN_TEXT.search(ctx.text)
            and not command("查询", "我的事件", "我的点单", "帮助", "撤销", "取消")(ctx))
 def place_by_text(ctx: Context) -> str:
     order = _dialog_order(ctx)
@@ -185,7 +186,7 @@ def my_orders(ctx: Context) -> str:
 
 
 def _own_numbered(ctx: Context) -> Order | None:
-    number = _number(ctx.text)
+    number = find_number(ctx.text)
     return queries.own_order(ctx.session, ctx.openid, number) if number else None
 
 
@@ -197,17 +198,17 @@ def order_detail_text(order: Order) -> str:
     if order.volunteer is not None:
         lines.append(f"志愿者：{order.volunteer.name}")
     if order.rating:
-        lines.append(f"评价：{present.RATING_LABELS[order.rating]}" + ("" if order.public else "（不公开）"))
+        lines.append(f"评价：{RATING_LABELS[order.rating]}" + ("" if order.public else "（不公开）"))
     lines.append("进展：")
     for entry in order.timeline[-5:]:
         who = entry.actor_name or {"resident": "您", "system": "系统", "dispatcher": "调度员"}.get(entry.actor, "")
         note = f"：{entry.note[:40]}" if entry.note else ""
-        lines.append(f"· {present.local_time(entry.at)} {who} {lifecycle.ACTION_LABELS.get(entry.action, entry.action)}"
+        lines.append(f"· {local_text(entry.at)} {who} {lifecycle.ACTION_LABELS.get(entry.action, entry.action)}"
                      f"{note}")
     return "\n".join(lines)
 
 
-@router.on(resident_only, matches(r"^\s*WL\d{8}-\d{4}\s*$"), lambda ctx: _own_numbered(ctx) is not None)
+@router.on(resident_only, matches(rf"^\s*{NUMBER_PATTERN}\s*$"), lambda ctx: _own_numbered(ctx) is not None)
 def order_detail(ctx: Context) -> str:
     return order_detail_text(_own_numbered(ctx))
 
@@ -219,7 +220,7 @@ def cancel_numbered(ctx: Context) -> str:
 
 @router.on(resident_only, command("取消点单", "取消服务", "撤销点单"))
 def cancel_latest(ctx: Context) -> str:
-    number = _number(ctx.text)
+    number = find_number(ctx.text)
     order = queries.own_order(ctx.session, ctx.openid, number) if number else \
         queries.latest_open_order(ctx.session, ctx.openid)
     if order is None:
@@ -241,7 +242,7 @@ def _order_to_rate(ctx: Context) -> Order | None:
     if "rate_order" in ctx.data:
         return ctx.data["rate_order"]
     found = None
-    parsed = RATING.match(ctx.text)
+    parsed = RATING_REPLY.match(ctx.text)
     if parsed:
         number = parsed.group(1)
         if number:
@@ -257,16 +258,16 @@ def _order_to_rate(ctx: Context) -> Order | None:
     return found
 
 
-@router.on(resident_only, matches(RATING.pattern), lambda ctx: _order_to_rate(ctx) is not None)
+@router.on(resident_only, matches(RATING_REPLY.pattern), lambda ctx: _order_to_rate(ctx) is not None)
 def rate(ctx: Context) -> str:
     order = _order_to_rate(ctx)
-    _, word, comment = RATING.match(ctx.text).groups()
+    _, word, comment = RATING_REPLY.match(ctx.text).groups()
     opt_out = bool(PRIVATE.search(comment))
     comment = PRIVATE.sub("", comment).strip(" ，,。;；")
     if order.status == "rated":
         return f"服务单 {order.number} 已评价过，感谢您的反馈。"
     try:
-        orders.rate(ctx.session, ctx.openid, order, present.RATING_VALUES[word], comment,
+        orders.rate(ctx.session, ctx.openid, order, rating_value(word), comment,
                     public=False if opt_out else None)
     except IllegalTransition as exc:
         return str(exc)
@@ -278,7 +279,7 @@ def rate(ctx: Context) -> str:
 
 @router.on(resident_only, command("不公开", "不晒单", "不要公开"))
 def opt_out(ctx: Context) -> str:
-    number = _number(ctx.text)
+    number = find_number(ctx.text)
     if number:
         order = queries.own_order(ctx.session, ctx.openid, number)
     else:
@@ -302,7 +303,7 @@ def _wants_service(ctx: Context) -> bool:
     """Plain words asking for a service (the classifier's `service` intent) rather than reporting a
     public problem: a menu service is named and it is for the resident's home (or no category fits);
     with no menu service named and no category, the menu is shown."""
-    if not ctx.text or NUMBER.search(ctx.text) or _RESIDENT_COMMANDS(ctx) or _answering_event_question(ctx):
+    if not ctx.text or NUMBER_IN_TEXT.search(ctx.text) or _RESIDENT_COMMANDS(ctx) or _answering_event_question(ctx):
         return False
     if ctx.classification.intent != "service" or ctx.classification.urgent:
         return False

@@ -7,6 +7,7 @@ import re
 from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event, Worker
 from bot.domain.states import IllegalTransition
+from bot.domain.vocabulary import NUMBER_IN_TEXT, find_number
 from bot.events import casework
 from bot.events.casework import NotYours
 from handlers import texts
@@ -14,7 +15,6 @@ from handlers.filters import command, msg_type, role
 from handlers.router import Context, Router, include
 
 router = include(Router("worker"))
-NUMBER = re.compile(r"WL\d{8}-\d{4}", re.I)
 BIND_FAILURES_PER_HOUR = 5
 worker_only = role("grid_worker")
 
@@ -41,9 +41,8 @@ def _args(ctx: Context, *words: str) -> tuple[str | None, str]:
         if text.startswith(word):
             text = text[len(word):]
             break
-    found = NUMBER.search(text)
-    number = found.group(0).upper() if found else None
-    rest = NUMBER.sub("", text, count=1).strip(" :：,，")
+    number = find_number(text)
+    rest = NUMBER_IN_TEXT.sub("", text, count=1).strip(" :：,，")
     return number, rest
 
 

@@ -17,7 +17,8 @@ import nlp
 from bot.core import db
 from bot.domain.lifecycle import transition
 from bot.domain.models import Event
-from bot.open311.routes import mask_private, router
+from bot.domain.privacy import mask_text as mask_private
+from bot.open311.routes import router
 from tests.conftest import ServerThread
 
 NUMBER = re.compile(r"^WL\d{8}-\d{4}$")

@@ -36,11 +36,11 @@ import settings as settings_module
 from admin.auth import add_user
 from bot.core import db
 from bot.core.db import utcnow
+from bot.core.spreadsheet import safe_cell as safe
 from bot.domain.models import Event, Grid, Rating, Worker
 from bot.events import intake
 from bot.places.registry import _upsert_grid
 from bot.reports import rates
-from bot.reports.workbook import safe
 
 SH = ZoneInfo("Asia/Shanghai")
 INJECTED = "=cmd|' /C calc'!A0"

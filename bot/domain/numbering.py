@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from bot.core.db import upsert_for
 from bot.domain.models import DailyCounter
-from settings import get_settings
-
-PREFIX = "WL"
-
-
-def local_now(now: datetime | None = None) -> datetime:
-    tz = ZoneInfo(get_settings().timezone)
-    return (now or datetime.now(tz)).astimezone(tz)
+from bot.domain.vocabulary import day_key, format_number, local_now
 
 
 def next_number(session: Session, now: datetime | None = None) -> str:
@@ -36,11 +28,11 @@ def next_number(session: Session, now: datetime | None = None) -> str:
 
 
 def _take(session: Session, now: datetime | None) -> str:
-    key = f"{PREFIX}{local_now(now).strftime('%Y%m%d')}"
+    key = day_key(local_now(now))
     insert = upsert_for(session)
     value = session.execute(
         insert(DailyCounter).values(key=key, value=1)
         .on_conflict_do_update(index_elements=[DailyCounter.key], set_={"value": DailyCounter.value + 1})
         .returning(DailyCounter.value)
     ).scalar_one()
-    return f"{key}-{value:04d}"
+    return format_number(key, value)

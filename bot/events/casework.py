@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 from bot.core.db import utcnow
 from bot.domain.lifecycle import EVENTS, transition
 from bot.domain.models import BindCode, Event, Worker
+from bot.domain.vocabulary import UNIT_LABELS, next_grade
 from bot.events import intake
 from bot.notify import notices
-from bot.places.routing import UNIT_LABELS, route
+from bot.places.routing import route
 from bot.timelimits import rounds
 
 CODE_TTL = timedelta(hours=24)
-GRADES = "ABCD"
 
 
 class NotYours(PermissionError):
@@ -115,9 +115,9 @@ def give_back(session: Session, worker: Worker, event: Event, reason: str) -> No
 
 def escalate(session: Session, event: Event, *, actor: str, actor_name: str, reason: str) -> str:
     """Move the event up one grade and into that level's queue; returns the new unit's label."""
-    if event.grade == "D":
+    grade = next_grade(event.grade)
+    if grade is None:
         raise EVENTS.refusal(event, "escalate")
-    grade = GRADES[GRADES.index(event.grade) + 1]
     routed = route(session, event.grid, grade)
     transition(session, event, "escalate", actor=actor, actor_name=actor_name,
                note=f"{event.grade}→{grade}：{reason}".rstrip("："))

@@ -10,6 +10,7 @@ import nlp
 from bot.core.db import utcnow
 from bot.domain.lifecycle import STATUS_LABELS, transition
 from bot.domain.models import Event, Follower, Worker
+from bot.domain.vocabulary import GRADES
 from bot.events import casework
 from bot.notify import notices
 
@@ -59,7 +60,7 @@ def change_category(session: Session, event: Event, *, actor_name: str, category
 def change_grade(session: Session, event: Event, *, actor_name: str, grade: str, reason: str = "") -> None:
     """Set the grade (A–D) directly; the event stays with its current handler (escalate moves queues)."""
     grade = grade.upper()
-    if grade not in casework.GRADES or len(grade) != 1:
+    if grade not in GRADES:
         raise ValueError("等级应为 A、B、C 或 D")
     if grade == event.grade:
         raise ValueError(f"事件已是 {grade} 级")

@@ -10,12 +10,11 @@ from sqlalchemy.orm import Session
 from bot.core.db import utcnow
 from bot.domain.lifecycle import transition
 from bot.domain.models import Event, Follower, Rating, Resident
+from bot.domain.vocabulary import RATING_LABELS
 from bot.events.intake import resident
 from bot.notify import notices
 from bot.timelimits import rounds
 
-VALUES = {"满意": "satisfied", "基本满意": "basic", "不满意": "unsatisfied"}
-LABELS = {v: k for k, v in VALUES.items()} | {"unrated": "未评价"}
 RATING_WINDOW = timedelta(days=7)
 
 
@@ -54,7 +53,7 @@ def rate(session: Session, openid: str, event: Event, value: str, comment: str =
                        comment=comment[:500], at=utcnow()))
     if event.reporter_id == person.id:
         event.rating = value
-    note = LABELS[value] + (f"：{comment}" if comment else "")
+    note = RATING_LABELS[value] + (f"：{comment}" if comment else "")
     transition(session, event, "rate", actor="resident", note=note)
     if value != "unsatisfied":
         return "recorded"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +18,7 @@ from bot.domain import deadlines
 from bot.domain.lifecycle import transition
 from bot.domain.models import Event, SupervisionNotice
 from bot.domain.states import IllegalTransition
+from bot.domain.vocabulary import local_text
 from bot.events import casework
 from bot.notify.outbox import enqueue
 from settings import get_settings
@@ -78,10 +78,6 @@ def check(session: Session, event: Event, now: datetime, done: set[str]) -> int:
     return fired
 
 
-def _local(at: datetime) -> str:
-    return at.astimezone(ZoneInfo(get_settings().timezone)).strftime("%m-%d %H:%M")
-
-
 def _fire(session: Session, event: Event, kind: str, now: datetime) -> bool:
     """Act on one checkpoint; True when the event was escalated (its round changed)."""
     limit, _, step = kind.partition("_")
@@ -89,15 +85,15 @@ def _fire(session: Session, event: Event, kind: str, now: datetime) -> bool:
     if step == "remind":
         if due is not None and due <= now:
             return False  # the service was down past the deadline: the overdue notice says it all
-        _tell_worker(event, session, f"【即将超时】{event.number} 请在 {_local(due)} 前完成{WHAT[limit]}。", kind)
+        _tell_worker(event, session, f"【即将超时】{event.number} 请在 {local_text(due)} 前完成{WHAT[limit]}。", kind)
         return False
     event.overdue = True
     event.overdue_count += 1
     if event.overdue_count >= 2:
         return _auto_escalate(session, event, limit)
-    note = f"{WHAT[limit]}超时（时限 {_local(due)}），督办"
+    note = f"{WHAT[limit]}超时（时限 {local_text(due)}），督办"
     transition(session, event, "note", actor="system", actor_name="系统", note=note)
-    text = f"【督办】{event.number} {WHAT[limit]}已超时（时限 {_local(due)}），请立即处置。"
+    text = f"【督办】{event.number} {WHAT[limit]}已超时（时限 {local_text(due)}），请立即处置。"
     _tell_worker(event, session, text, kind)
     _tell_dispatchers(event, session, text, kind)
     return False

@@ -6,8 +6,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Order, Worker
+from bot.domain.privacy import mask_text
 from bot.notify.outbox import enqueue
-from bot.orders.present import mask_phone, place_of
+from bot.orders.present import place_of
 from settings import get_settings
 
 
@@ -34,8 +35,8 @@ def _tell_dispatchers(session: Session, order: Order, text: str, kind: str) -> N
 
 
 def order_text(order: Order, title: str, *, full: bool) -> str:
-    """The order's card; `full=False` (pushed to many volunteers) masks phone numbers in the note."""
-    note = order.note if full else mask_phone(order.note)
+    """The order's card; `full=False` (pushed to many volunteers) masks contacts in the note too."""
+    note = mask_text(order.note, keep_contacts=full)  # the assigned volunteer calls the resident
     lines = [f"【{title}】{order.number}", f"服务：{order.service}", f"地点：{place_of(order)}"]
     if note:
         lines.append(f"说明：{note[:200]}")

@@ -19,10 +19,10 @@ from bot.core.db import utcnow
 from bot.domain.models import Order, OrderOffer, OrderPhoto, PointsEntry, Worker
 from bot.domain.numbering import next_number
 from bot.domain.states import IllegalTransition
+from bot.domain.vocabulary import RATING_SCALE
 from bot.events.intake import resident
 from bot.orders import notices
 from bot.orders.lifecycle import Taken, record_order, relate, transition
-from bot.orders.present import RATING_LABELS
 from bot.orders.queries import NotYours, matching_volunteers, offered_to
 from bot.orders.services_menu import Service
 from bot.places.routing import grid_by_location, grid_by_text
@@ -209,14 +209,14 @@ def attach_photo(session: Session, volunteer: Worker, order: Order, media_id: st
 def rate(session: Session, openid: str, order: Order, value: str, comment: str = "",
          public: bool | None = None) -> None:
     """评单: the resident rates once; 不满意 flags the order for a dispatcher and keeps it off the showcase."""
-    if value not in RATING_LABELS:
+    if value not in RATING_SCALE:
         raise ValueError(f"unknown rating {value}")
     values = {"rating": value, "rating_comment": comment[:500], "rated_at": utcnow()}
     if public is not None:
         values["public"] = public
     if value == "unsatisfied":
         values["flagged"] = True
-    note = RATING_LABELS[value] + (f"：{comment}" if comment else "")
+    note = RATING_SCALE[value] + (f"：{comment}" if comment else "")
     transition(session, order, "rate", actor="resident", note=note, values=values)
     if value == "unsatisfied":
         notices.unsatisfied(session, order, comment)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.models import Grid, Worker
 from bot.orders import services_menu
-from bot.places.registry import PHONE, RegistryError, _check_header, read_rows
+from bot.places.registry import PHONE, RegistryError, data_rows
 
 HEADER = ["姓名", "手机号", "技能", "网格"]
 GRID_LEVELS = ("grid", "community", "building")
@@ -41,14 +41,9 @@ def find_grid(session: Session, name: str) -> tuple[Grid | None, str | None]:
 
 
 def import_volunteers(session: Session, path: Path) -> VolunteerImport:
-    rows = read_rows(path)
-    _check_header(rows, HEADER)
     errors, records = [], []
     phones: dict[str, int] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(row):
-            continue
-        name, phone, skills, grid_name = (row + [""] * 4)[:4]
+    for number, (name, phone, skills, grid_name) in data_rows(path, HEADER):
         problems = []
         if not name:
             problems.append("姓名为空")

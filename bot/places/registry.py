@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,15 +61,20 @@ def _check_header(rows: list[list[str]], header: list[str]) -> None:
         raise RegistryError([f"第1行：表头应为 {','.join(header)}"])
 
 
-def import_grids(session: Session, path: Path) -> ImportResult:
+def data_rows(path: Path, header: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """The rows below the header, numbered as the spreadsheet shows them (the header is row 1) and
+    padded or cut to the header's width; blank rows are skipped. A wrong header raises RegistryError."""
     rows = read_rows(path)
-    _check_header(rows, GRID_HEADER)
+    _check_header(rows, header)
+    for number, row in enumerate(rows[1:], start=2):
+        if any(row):
+            yield number, (row + [""] * len(header))[: len(header)]
+
+
+def import_grids(session: Session, path: Path) -> ImportResult:
     errors, records = [], []
     phones: dict[str, int] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(row):
-            continue
-        row = (row + [""] * 7)[:7]
+    for number, row in data_rows(path, GRID_HEADER):
         district, street, community, grid, aliases, worker, phone = row
         problems = [f"{name}为空" for name, value in zip(GRID_HEADER[:4], row[:4], strict=True) if not value]
         if worker and not phone:

@@ -9,17 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Grid, Worker
+from bot.domain.vocabulary import UNIT_LABELS
 from bot.places import gridindex
 
 NEAREST_GRID_METRES = 1000
 
-# Handling unit per grade (seed 002 ABCD; seed 003 "1+5+N" street departments).
-UNIT_LABELS = {
-    "A": "网格站",
-    "B": "街道职能部门",
-    "C": "区网格化指挥中心",
-    "D": "市指挥中心",
-}
 
 
 @dataclass

@@ -29,20 +29,20 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.core.db import utcnow
 from bot.domain.models import Event, Grid, Rating, Worker
+from bot.domain.vocabulary import MONTH, RATING_LABELS, local_iso, local_text, local_zone
 from settings import get_settings
 
 BY = ("worker", "grid", "community", "street")
 BY_LABELS = {"worker": "网格员", "grid": "网格", "community": "社区", "street": "街道"}
 WEIGHTS = {"response_rate": 0.1, "completion_rate": 0.4, "satisfaction_rate": 0.5}
 EXCLUDED_STATUSES = ("cancelled", "merged", "rejected")
-RATING_VALUES = ("satisfied", "basic", "unsatisfied", "unrated")
+RATING_VALUES = tuple(RATING_LABELS)  # satisfied, basic, unsatisfied, unrated
 UNASSIGNED = {"worker": "未派单", "grid": "未定位网格", "community": "未归属社区", "street": "未归属街道"}
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -145,15 +145,14 @@ class RatesReport:
     total: RateRow
 
     def as_dict(self) -> dict:
-        tz = ZoneInfo(get_settings().timezone)
         return {
             "month": self.month,
             "by": self.by,
             "by_label": BY_LABELS[self.by],
             "timezone": get_settings().timezone,
-            "from": self.start.astimezone(tz).isoformat(timespec="seconds"),
-            "to": self.end.astimezone(tz).isoformat(timespec="seconds"),
-            "as_of": self.now.astimezone(tz).isoformat(timespec="seconds"),
+            "from": local_iso(self.start),
+            "to": local_iso(self.end),
+            "as_of": local_iso(self.now),
             "weights": {"response": 0.1, "completion": 0.4, "satisfaction": 0.5},
             "definitions": DEFINITIONS,
             "definition_items": DEFINITION_ITEMS,
@@ -163,7 +162,7 @@ class RatesReport:
 
 
 def current_month(now: datetime | None = None) -> str:
-    return (now or utcnow()).astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m")
+    return local_text(now or utcnow(), MONTH)
 
 
 def month_range(month: str) -> tuple[datetime, datetime]:
@@ -174,7 +173,7 @@ def month_range(month: str) -> tuple[datetime, datetime]:
     year, mon = int(found.group(1)), int(found.group(2))
     if not (1 <= mon <= 12 and 2000 <= year <= 2100):
         raise RatesError("month 超出范围（2000-01 至 2100-12）")
-    tz = ZoneInfo(get_settings().timezone)
+    tz = local_zone()
     start = datetime(year, mon, 1, tzinfo=tz)
     end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
     return start.astimezone(UTC), end.astimezone(UTC)

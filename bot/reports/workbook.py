@@ -4,18 +4,16 @@ Sheets: 概况 (scope, totals, the rate definitions), 类别统计 (totals by ca
 (grid × category), 三率-网格员 / 三率-网格 / 三率-社区 / 三率-街道 (bot.reports.rates), 超期督办 (the
 month's overdue events), 高发地点 (the most-reported places).
 
-Every figure comes from GROUP BY queries; only the overdue list is streamed row by row. Phone
-numbers are masked and any text a resident wrote is guarded against spreadsheet formula injection
+Every figure comes from GROUP BY queries; only the overdue list is streamed row by row. Personal
+data is masked (bot.domain.privacy) and any text a resident wrote is guarded against formula injection
 (a cell starting with = + - @, tab or CR gets a leading apostrophe and is stored as text).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -25,55 +23,30 @@ from sqlalchemy.orm import Session
 
 import nlp
 from bot.core.db import utcnow
+from bot.core.spreadsheet import safe_cell
 from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event, Grid, Rating, Worker
+from bot.domain.privacy import mask_phone, mask_text
+from bot.domain.vocabulary import MINUTE, RATING_LABELS, RATING_SCALE, local_naive, local_text
 from bot.reports import rates
-from settings import get_settings
 
 SHEETS = ("概况", "类别统计", "网格统计", "三率-网格员", "三率-网格", "三率-社区", "三率-街道", "超期督办", "高发地点")
 STEPS = (*SHEETS, "保存")
 TOP_PLACES = 50
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="C0392B")
 RATE_COLUMNS = [
     ("排名", None), ("名称", "name"), ("所属", "belongs_to"), ("上报数", "reported"),
     ("应响应数", "respond_due"), ("按时响应数", "respond_on_time"), ("响应率(%)", "response_rate"),
     ("应办结数", "resolve_due"), ("按时办结数", "resolve_on_time"), ("办结率(%)", "completion_rate"),
-    ("满意", "satisfied"), ("基本满意", "basic"), ("不满意", "unsatisfied"), ("参评数", "rated"),
+    *((label, value) for value, label in RATING_SCALE.items()), ("参评数", "rated"),
     ("未评价", "unrated"), ("满意率(%)", "satisfaction_rate"), ("综合得分", "composite"),
     ("三率齐全", "composite_complete"), ("超期督办数", "overdue"),
 ]
 
 
-def safe(value):
-    """A cell value that cannot run as a formula: text starting with = + - @ (or tab/CR) gets a
-    leading apostrophe and stays text."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """A phone field: 13812345678 → 138****5678, 027-87654321 → 027****4321; short ones → ****."""
-    if not phone:
-        return phone
-    digits = re.sub(r"\D", "", phone)
-    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
-
-
-def mask_text(text: str | None) -> str:
-    return MOBILE.sub(r"\1****\3", text or "")
-
-
-def local(dt: datetime | None) -> datetime | None:
-    """Excel has no time zones: local (Asia/Shanghai) wall-clock time without tzinfo."""
-    return dt.astimezone(ZoneInfo(get_settings().timezone)).replace(tzinfo=None, microsecond=0) if dt else None
-
-
 class Sheet:
-    """A write-only sheet with a styled header; every value passes `safe`."""
+    """A write-only sheet with a styled header; every value passes `safe_cell`."""
 
     def __init__(self, book: Workbook, title: str, header: Iterable[str], widths: Iterable[int] = ()):
         self.ws = book.create_sheet(title)
@@ -91,7 +64,7 @@ class Sheet:
     def row(self, values: Iterable) -> None:
         cells = []
         for value in values:
-            value = safe(value)
+            value = safe_cell(value)
             if isinstance(value, datetime):
                 cell = WriteOnlyCell(self.ws, value=value)
                 cell.number_format = "yyyy-mm-dd hh:mm"
@@ -130,10 +103,9 @@ def write_report(session: Session, month: str, out: Path, *, now: datetime | Non
         .group_by(Event.status)).all())
     total_rates = rates.compute(session, month, "street", now=now).total
     sheet = Sheet(book, "概况", ["项目", "内容"], widths=(22, 100))
-    tz = ZoneInfo(get_settings().timezone)
     sheet.row(["报表", f"{month} 民情分析（微邻里）"])
-    sheet.row(["统计区间（北京时间）", f"{start.astimezone(tz):%Y-%m-%d %H:%M} 至 {end.astimezone(tz):%Y-%m-%d %H:%M}"])
-    sheet.row(["生成时间", local(now)])
+    sheet.row(["统计区间（北京时间）", f"{local_text(start, MINUTE)} 至 {local_text(end, MINUTE)}"])
+    sheet.row(["生成时间", local_naive(now)])
     sheet.row(["上报事件数（不含撤销、合并、不予受理）", total_rates.reported])
     for status, label in STATUS_LABELS.items():
         sheet.row([f"其中 {label}", status_counts.get(status, 0)])
@@ -153,11 +125,11 @@ def write_report(session: Session, month: str, out: Path, *, now: datetime | Non
                _count(or_(Event.overdue.is_(True), Event.overdue_count > 0)))
         .where(*where).group_by(Event.category)).all()
     rated = {row[0]: row[1:] for row in session.execute(
-        select(Event.category, *(_count(Rating.value == v) for v in ("satisfied", "basic", "unsatisfied", "unrated")))
+        select(Event.category, *(_count(Rating.value == v) for v in rates.RATING_VALUES))
         .select_from(Rating).join(Event, Event.id == Rating.event_id).where(*where).group_by(Event.category))}
     total = sum(row[1] for row in by_category) or 1
-    sheet = Sheet(book, "类别统计", ["类别", "代码", "上报数", "占比(%)", "已办结", "超期督办", "满意", "基本满意",
-                                    "不满意", "未评价", "满意率(%)"], widths=(14, 14, 10, 10, 10, 10, 8, 10, 8, 8, 10))
+    sheet = Sheet(book, "类别统计", ["类别", "代码", "上报数", "占比(%)", "已办结", "超期督办", *RATING_LABELS.values(),
+                                    "满意率(%)"], widths=(14, 14, 10, 10, 10, 10, 8, 10, 8, 8, 10))
     for category, count, done, overdue in sorted(by_category, key=lambda r: -r[1]):
         sat, basic, unsat, unrated = rated.get(category, (0, 0, 0, 0))
         ratio = rates._ratio(sat + basic, sat + basic + unsat)
@@ -214,11 +186,11 @@ def write_report(session: Session, month: str, out: Path, *, now: datetime | Non
     for row in session.execute(query.execution_options(yield_per=2000)):
         what = [w for flag, w in ((row.late_respond, "响应超期"), (row.late_resolve, "办结超期"),
                                   (row.supervised, "已督办")) if flag]
-        sheet.row([row.number, local(row.created_at), labels.get(row.category, row.category), row.grade,
+        sheet.row([row.number, local_naive(row.created_at), labels.get(row.category, row.category), row.grade,
                    STATUS_LABELS.get(row.status, row.status), grid_names.get(row.grid_id, "未定位"),
                    row.name or "未派单",
-                   local(row.respond_due_at), local(row.accepted_at), local(row.resolve_due_at),
-                   local(row.completed_at), row.overdue_count, "、".join(what), mask_phone(row.phone) or "",
+                   local_naive(row.respond_due_at), local_naive(row.accepted_at), local_naive(row.resolve_due_at),
+                   local_naive(row.completed_at), row.overdue_count, "、".join(what), mask_phone(row.phone) or "",
                    mask_text(row.place_text), mask_text(row.text)[:300]])
         overdue_rows += 1
     on_step("超期督办")

@@ -87,11 +87,12 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from bot.domain.vocabulary import GRADE_CODES as GRADES
+
 log = logging.getLogger(__name__)
 
 UNITS = ("s", "m", "h", "wd")
 UNIT_LABELS = {"s": "秒", "m": "分钟", "h": "小时", "wd": "个工作日"}
-GRADES = ("A", "B", "C", "D")
 FIELDS = ("respond", "resolve")
 DEFAULT_TIME_LIMITS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {

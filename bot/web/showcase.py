@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 
 from bot.core.db import session_factory
 from bot.domain.models import Order, PointsEntry
+from bot.domain.privacy import mask_name
+from bot.domain.vocabulary import DAY, RATING_LABELS, local_text
 from bot.orders import present, queries
 
 router = APIRouter(tags=["showcase"])
@@ -35,9 +37,9 @@ def items() -> tuple[list[dict], dict]:
         rows = [{
             "service": order.service,
             "grid": present.grid_label(order.grid) or "本社区",
-            "date": present.local_date(order.completed_at),
-            "rating": present.RATING_LABELS.get(order.rating or "", ""),
-            "volunteer": present.mask_name(order.volunteer.name if order.volunteer else ""),
+            "date": local_text(order.completed_at, DAY),
+            "rating": RATING_LABELS.get(order.rating or "", ""),
+            "volunteer": mask_name(order.volunteer.name if order.volunteer else ""),
             "hours": order.hours,
             "photo": _photo(order),
         } for order in queries.showcase(session)]

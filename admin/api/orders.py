@@ -13,18 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin import auth
-from admin.api import DB, Actor, Body, Viewer, pick_person, text_field
-from admin.present import local_iso, mask_phone
+from admin.deps import DB, Actor, Body, Viewer, act, can_see_phone, pick_person, text_field
+from admin.present import timeline_json
 from bot.domain.models import LoginSession, Order, OrderOffer, Worker
-from bot.domain.states import IllegalTransition
+from bot.domain.privacy import for_reader
+from bot.domain.vocabulary import RATING_LABELS, local_iso
 from bot.orders import lifecycle, orders, queries
-from bot.orders.present import RATING_LABELS
 
 router = APIRouter(prefix="/api/orders", tags=["service orders (五单)"])
 
 
-def order_json(session: Session, order: Order, *, show_phone: bool) -> dict:
-    keep = (lambda t: t) if show_phone else mask_phone
+def order_json(session: Session, order: Order, *, keep_contacts: bool) -> dict:
+    text, phone = for_reader(keep_contacts)
     offered = session.scalars(select(Worker).join(OrderOffer, OrderOffer.volunteer_id == Worker.id)
                               .where(OrderOffer.order_id == order.id).order_by(OrderOffer.id))
     volunteer = order.volunteer
@@ -33,19 +33,19 @@ def order_json(session: Session, order: Order, *, show_phone: bool) -> dict:
         "status": order.status,
         "status_label": lifecycle.STATUS_LABELS[order.status],
         "service": order.service,
-        "note": keep(order.note),
-        "place": keep(order.place_text),
+        "note": text(order.note),
+        "place": text(order.place_text),
         "grid": order.grid.full_name if order.grid else None,
-        "volunteer": {"id": volunteer.id, "name": volunteer.name, "phone": keep(volunteer.phone)}
+        "volunteer": {"id": volunteer.id, "name": volunteer.name, "phone": phone(volunteer.phone)}
         if volunteer else None,
         "offered_to": [{"id": w.id, "name": w.name} for w in offered],
         "offer_expires_at": local_iso(order.offer_expires_at),
         "accepted_at": local_iso(order.accepted_at),
         "completed_at": local_iso(order.completed_at),
-        "result_note": keep(order.result_note),
+        "result_note": text(order.result_note),
         "rating": order.rating,
         "rating_label": RATING_LABELS.get(order.rating or ""),
-        "rating_comment": keep(order.rating_comment),
+        "rating_comment": text(order.rating_comment),
         "public": order.public,
         "flagged": order.flagged,
         "hours": order.hours,
@@ -53,9 +53,7 @@ def order_json(session: Session, order: Order, *, show_phone: bool) -> dict:
         "photos": [{"url": p.url, "media_id": p.media_id} for p in order.photos],
         "created_at": local_iso(order.created_at),
         "updated_at": local_iso(order.updated_at),
-        "timeline": [{"at": local_iso(t.at), "actor": t.actor, "actor_name": t.actor_name, "action": t.action,
-                      "action_label": lifecycle.ACTION_LABELS.get(t.action, t.action), "from": t.from_status,
-                      "to": t.to_status, "note": keep(t.note)} for t in order.timeline],
+        "timeline": timeline_json(order.timeline, lifecycle.ACTION_LABELS, text),
     }
 
 
@@ -86,25 +84,16 @@ def list_orders(session: DB, login: Viewer,
         query = query.where(Order.status.in_(wanted))
     if service:
         query = query.where(Order.service == service)
-    show_phone = login.user.role in auth.CAN_ACT
+    keep = can_see_phone(login)
     found = [o for o in session.scalars(query.limit(limit * 4)) if auth.in_scope(login.user, o.grid)][:limit]
-    return {"count": len(found), "orders": [order_json(session, o, show_phone=show_phone) for o in found]}
+    return {"count": len(found), "orders": [order_json(session, o, keep_contacts=keep) for o in found]}
 
 
 @router.get("/{number}")
 def get_order(number: str, session: DB, login: Viewer) -> dict:
     """One order with its volunteers, photos, rating, hours and full timeline."""
     order = visible_order(session, login, number)
-    return order_json(session, order, show_phone=login.user.role in auth.CAN_ACT)
-
-
-def _act(action, *args, **kwargs) -> None:
-    try:
-        action(*args, **kwargs)
-    except IllegalTransition as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from exc
+    return order_json(session, order, keep_contacts=can_see_phone(login))
 
 
 @router.post("/{number}/assign")
@@ -115,8 +104,8 @@ def assign(number: str, session: DB, login: Actor, body: Body) -> dict:
     volunteer = _volunteer(session, body)
     if not auth.in_scope(login.user, volunteer.grid):
         raise HTTPException(403, "该志愿者不在您的管辖范围")
-    _act(orders.assign, session, order, volunteer, actor_name=login.user.username, note=text_field(body, "note"))
-    return order_json(session, order, show_phone=True)
+    act(orders.assign, session, order, volunteer, actor_name=login.user.username, note=text_field(body, "note"))
+    return order_json(session, order, keep_contacts=True)
 
 
 @router.post("/{number}/offer")
@@ -125,8 +114,8 @@ def offer(number: str, session: DB, login: Actor) -> dict:
     order = visible_order(session, login, number)
     if not lifecycle.can(order, "offer"):
         raise HTTPException(409, f"服务单当前状态为「{lifecycle.STATUS_LABELS[order.status]}」，不能推送抢单")
-    _act(orders.offer, session, order, actor="dispatcher", actor_name=login.user.username)
-    return order_json(session, order, show_phone=True)
+    act(orders.offer, session, order, actor="dispatcher", actor_name=login.user.username)
+    return order_json(session, order, keep_contacts=True)
 
 
 @router.post("/{number}/cancel")
@@ -134,5 +123,5 @@ def cancel(number: str, session: DB, login: Actor, body: Body) -> dict:
     """取消: `reason` required; the resident and the volunteer (if any) are told."""
     order = visible_order(session, login, number)
     reason = text_field(body, "reason", "note", required="取消服务单必须填写原因（reason）")
-    _act(orders.cancel, session, order, actor="dispatcher", actor_name=login.user.username, reason=reason)
-    return order_json(session, order, show_phone=True)
+    act(orders.cancel, session, order, actor="dispatcher", actor_name=login.user.username, reason=reason)
+    return order_json(session, order, keep_contacts=True)

@@ -1,0 +1,163 @@
+"""What every admin router shares: the database session, the body, who is asking (and may they act),
+the login cookies, scope checks on events, and how domain errors become HTTP answers.
+
+A logged-in client holds the `wl_session` cookie and sends the CSRF token it was given (login
+response or the `wl_csrf` cookie) back in `X-CSRF-Token` on every state-changing request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admin import auth
+from bot.core.db import session_scope
+from bot.core.store import get_store
+from bot.domain.models import Event, LoginSession, User, Worker
+from bot.domain.privacy import for_reader
+from bot.domain.states import IllegalTransition
+from settings import get_settings
+
+SESSION_COOKIE, CSRF_COOKIE = "wl_session", "wl_csrf"
+LOGIN_WINDOW = 600
+
+
+def db() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+# scope="function": commit before the response goes out, so the client's next request sees the change.
+DB = Annotated[Session, Depends(db, scope="function")]
+
+
+async def body_fields(request: Request) -> dict[str, Any]:
+    """Form or JSON body, whichever the client sent."""
+    kind = request.headers.get("content-type", "")
+    if "json" in kind:
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except ValueError as exc:
+            raise HTTPException(400, "请求体不是合法的 JSON") from exc
+        if not isinstance(data, dict):
+            raise HTTPException(400, "请求体应为 JSON 对象")
+        return data
+    if "form" in kind:
+        return dict(await request.form())
+    return {}
+
+
+Body = Annotated[dict, Depends(body_fields)]
+
+
+def current(request: Request, session: DB) -> LoginSession:
+    login = auth.find_session(session, request.cookies.get(SESSION_COOKIE))
+    if login is None:
+        raise HTTPException(401, "请先登录")
+    return login
+
+
+def acting(request: Request, login: Annotated[LoginSession, Depends(current)], body: Body) -> LoginSession:
+    """A state change: needs the dispatcher or admin role and the session's CSRF token."""
+    presented = request.headers.get("x-csrf-token") or str(body.get("csrf_token") or "")
+    if not auth.csrf_ok(login, presented):
+        raise HTTPException(403, "CSRF 校验失败")
+    if login.user.role not in auth.CAN_ACT:
+        raise HTTPException(403, "只读账号不能操作")
+    return login
+
+
+Viewer = Annotated[LoginSession, Depends(current)]
+Actor = Annotated[LoginSession, Depends(acting)]
+
+
+# ----------------------------------------------------------------------------- logging in
+
+
+def log_in(request: Request, session: Session, username: str, password: str) -> tuple[User, str, str]:
+    """Check the password under the login rate limit (per username and client); (user, token, csrf),
+    or HTTPException 429 / 401. The JSON login and the login form both come here."""
+    client = request.client.host if request.client else "?"
+    key, limit = f"login:{username}:{client}", get_settings().login_attempts_per_10min
+    if get_store().hit_rate_limit(key, limit, window=LOGIN_WINDOW, count=False):
+        raise HTTPException(429, "登录失败次数过多，请10分钟后再试")
+    user = auth.authenticate(session, username, password)
+    if user is None:
+        get_store().hit_rate_limit(key, limit, window=LOGIN_WINDOW)
+        raise HTTPException(401, "用户名或密码错误")
+    token, csrf = auth.open_session(session, user)
+    return user, token, csrf
+
+
+def set_login_cookies(request: Request, response: Response, token: str, csrf: str) -> None:
+    secure = request.url.scheme == "https"
+    max_age = get_settings().admin_session_hours * 3600
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=max_age)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, samesite="strict", secure=secure, max_age=max_age)
+
+
+def clear_login_cookies(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+
+
+# ----------------------------------------------------------------------------- who sees what
+
+
+def can_see_phone(login: LoginSession) -> bool:
+    """Dispatchers and admins call residents back: they see contacts whole (and may search by them)."""
+    return login.user.role in auth.CAN_ACT
+
+
+def shown(login: LoginSession):
+    """(text, phone): how free text and phone fields are shown to this login (bot.domain.privacy)."""
+    return for_reader(keep_contacts=can_see_phone(login))
+
+
+def visible_event(session: Session, login: LoginSession, number: str) -> Event:
+    event = session.scalar(select(Event).where(Event.number == number.upper()))
+    if event is None or not auth.in_scope(login.user, event.grid):
+        raise HTTPException(404, "未找到该事件")
+    return event
+
+
+def text_field(body: dict, *names: str, required: str | None = None) -> str:
+    value = next((str(body[n]).strip() for n in names if body.get(n) not in (None, "")), "")
+    if required and not value:
+        raise HTTPException(400, required)
+    return value[:1000]
+
+
+def act(action, *args, **kwargs) -> None:
+    """Run a domain action: an illegal transition (event or order) is 409, a refused value 400."""
+    try:
+        action(*args, **kwargs)
+    except IllegalTransition as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+def pick_person(session: Session, body: dict, *, role: str, key: str, label: str) -> Worker:
+    """The one active `role` named in the body by `<key>_id`, `<key>_phone` or `<key>_name` / `<key>`."""
+    query = select(Worker).where(Worker.active.is_(True), Worker.role == role)
+    if body.get(f"{key}_id"):
+        try:
+            query = query.where(Worker.id == int(body[f"{key}_id"]))
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(400, f"{key}_id 应为数字") from exc
+    elif body.get(f"{key}_phone"):
+        query = query.where(Worker.phone == str(body[f"{key}_phone"]))
+    elif body.get(f"{key}_name") or body.get(key):
+        query = query.where(Worker.name == str(body.get(f"{key}_name") or body.get(key)))
+    else:
+        raise HTTPException(400, f"请指定 {key}_id、{key}_phone 或 {key}_name")
+    found = list(session.scalars(query.limit(2)))
+    if len(found) != 1:
+        raise HTTPException(400, f"未找到唯一的{label}")
+    return found[0]
