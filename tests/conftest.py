@@ -17,7 +17,7 @@ import uvicorn
 from sqlalchemy import text
 
 import settings as settings_module
-from bot.core import db, store
+from bot.core import db, runtime
 from bot.demo.fake_wechat import Recorder, create_fake_wechat_app
 from bot.wechat.wechat_side import WeChatSide
 
@@ -63,6 +63,7 @@ class Env:
         self.app_url = ""
         self.fake_url = ""
         self.recorder: Recorder | None = None
+        self.runtime: runtime.Runtime | None = None
 
     def configure(self, **changes) -> None:
         settings_module.configure(**{**self.overrides, **changes})
@@ -127,8 +128,9 @@ def env(tmp_path_factory) -> Iterator[Env]:
     )
     e = Env(overrides)
     e.reset_settings()
-    db.dispose_engine()
-    store.reset_store()
+    # One runtime for the session's service and the tests' own sessions; `clean` freshens its state.
+    e.runtime = runtime.Runtime()
+    previous = runtime.install(e.runtime)
     from bot.core.migrate import upgrade
 
     if not settings_module.get_settings().effective_database_url.startswith("sqlite"):
@@ -139,11 +141,13 @@ def env(tmp_path_factory) -> Iterator[Env]:
     upgrade()
     from bot.app import create_app
 
-    app_server = ServerThread(create_app()).start()
+    app_server = ServerThread(create_app(runtime=e.runtime)).start()
     e.app_url, e.fake_url, e.recorder = app_server.url, fake.url, recorder
     yield e
     app_server.stop()
     fake.stop()
+    e.runtime.close()
+    runtime.install(previous)
 
 
 @pytest.fixture
@@ -151,7 +155,8 @@ def clean(env: Env) -> Iterator[Env]:
     """A fresh database (with the demo grids and workers), empty store and fake-WeChat records."""
     env.reset_settings()
     _reset_database()
-    store.get_store().r.flushdb()
+    env.runtime.store.r.flushdb()
+    env.runtime.clear_caches()
     with env.recorder.lock:
         env.recorder.records.clear()
         env.recorder.fail_left = 0

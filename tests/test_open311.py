@@ -29,7 +29,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def server(env) -> Iterator[ServerThread]:
     from bot.app import create_app
 
-    app = create_app(run_scheduler=False)
+    app = create_app(run_scheduler=False, runtime=env.runtime)
     app.include_router(router)
     running = ServerThread(app).start()
     yield running

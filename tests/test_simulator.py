@@ -37,17 +37,17 @@ port, data_dir, aes_key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 base = f"http://127.0.0.1:{port}"
 settings.configure(demo=True, data_dir=data_dir, database_url="", redis_url="", wechat_aes_key=aes_key,
                    wechat_api_base=f"{base}/_fake_wechat/", public_url=base)
-from bot.core import db, store
+from bot.app import create_app
+from bot.core import db, runtime
 from bot.demo import sample
 from bot.core.migrate import upgrade
-db.dispose_engine()
-store.reset_store()
+service = create_app()
+runtime.install(service.state.runtime)
 upgrade()
 with db.session_scope() as session:
     sample.load(session)
 import uvicorn
-from bot.app import create_app
-uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning")
+uvicorn.run(service, host="127.0.0.1", port=port, log_level="warning")
 """
 
 

@@ -118,7 +118,7 @@ def test_scheduler_catches_up_at_start_and_only_the_leader_runs_jobs(env):
     while get_store().r.get("wl:lock:scheduler-leader") is None and time.monotonic() < deadline:
         time.sleep(0.05)
     ran, asked = threading.Event(), threading.Event()
-    scheduler = Scheduler()
+    scheduler = Scheduler(env.runtime)
     real_is_leader = scheduler.is_leader
 
     def is_leader():
@@ -126,7 +126,7 @@ def test_scheduler_catches_up_at_start_and_only_the_leader_runs_jobs(env):
         return real_is_leader()
 
     scheduler.is_leader = is_leader
-    scheduler.every(3600, ran.set, "catch-up-test", at_start=True)
+    scheduler.every(3600, lambda _runtime: ran.set(), "catch-up-test", at_start=True)
     scheduler.start()
     try:
         assert asked.wait(5)  # the hourly job was tried right at start, not an hour later
