@@ -33,11 +33,15 @@ T = TypeVar("T")
 
 
 class Runtime:
-    def __init__(self) -> None:
+    def __init__(self, *, engine: Engine | None = None, store: Store | None = None) -> None:
+        """Parts not given are built from the settings on first use; parts given are still owned
+        (disposed by `close()`)."""
         self._lock = threading.RLock()
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
-        self._store: Store | None = None
+        if engine is not None:
+            self._adopt(engine)
+        self._store: Store | None = store
         self._components: dict[Callable[[], Any], Any] = {}
         self._provided: set[Callable[[], Any]] = set()
         self.jobs = Scheduler(self)
@@ -49,14 +53,17 @@ class Runtime:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    from sqlalchemy.orm import sessionmaker
-
                     from bot.core.db import build_engine
 
-                    engine = build_engine()
-                    self._sessions = sessionmaker(engine, expire_on_commit=False)
-                    self._engine = engine
+                    self._adopt(build_engine())
+        assert self._engine is not None
         return self._engine
+
+    def _adopt(self, engine: Engine) -> None:
+        from sqlalchemy.orm import sessionmaker
+
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
 
     @property
     def sessions(self) -> sessionmaker[Session]:
