@@ -7,10 +7,12 @@ not import those layers, so a component is named by its factory: `runtime.compon
 builds one on first use and returns the same one afterwards; `runtime.provide(Client, client)`
 puts in one built elsewhere (the app factory supplies the WeChat client that way).
 
-The app factory builds the runtime and installs it at start-up as the process's current one; the accessors
-`session_scope()`, `session_factory()`, `get_engine()`, `get_store()` read the current runtime, so
-call sites need not carry it. A command line tool that never builds an app gets a default runtime
-on first use. `close()` shuts the scheduler down and disposes everything the runtime owns.
+The app factory builds the runtime and installs it at start-up as the process's current one; the
+accessors `session_scope()`, `session_factory()`, `get_engine()`, `get_store()` read the current
+runtime, so call sites need not carry it. A command line tool that never builds an app gets a
+default runtime on first use. `close()` shuts the scheduler down and disposes everything the
+runtime owns. Tests share one runtime with the service they run and give each test a fresh state
+of it (`clear_caches()`, an emptied store and database) instead of resetting module globals.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The grid tree, cached per process: every incoming message is matched against every place name,
+"""The grid tree, cached per runtime (one a process): every incoming message is matched against every place name,
 and loading hundreds of grids per message would cost more than the rest of a report.
 
 The cache is rebuilt when a grid changes in this process (a flush listener), when another process
