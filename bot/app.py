@@ -1,4 +1,5 @@
-"""The app factory: wires the WeChat adapter, admin/API, the scheduler and (demo) the simulator.
+"""The app factory: builds the runtime and wires the WeChat adapter, admin/API, the scheduler's jobs
+and (demo) the simulator.
 
 Only the CLI and the tests import this module.
 """
@@ -16,11 +17,13 @@ from sqlalchemy import select, text
 import nlp
 from admin.routers import include_routers as include_admin_routers
 from bot import jobs
-from bot.core.db import get_engine, session_factory
-from bot.core.store import get_store
+from bot.core import runtime as runtimes
+from bot.core.db import session_factory
+from bot.core.runtime import Runtime
 from bot.domain.models import Grid
 from bot.open311 import routes
 from bot.web import showcase
+from bot.wechat.client import Client
 from bot.wechat.webhook import router as webhook_router
 from settings import get_settings
 
@@ -38,8 +41,13 @@ def load_place_words() -> int:
     return len(words)
 
 
-def create_app(*, run_scheduler: bool = True) -> FastAPI:
+def create_app(*, run_scheduler: bool = True, runtime: Runtime | None = None) -> FastAPI:
+    """The service on `runtime` (`app.state.runtime`), installed at start-up as the process's current
+    one, which the handlers' accessors read. Without one it builds its own and closes it at shutdown;
+    a runtime passed in is the caller's to close (the tests share one between apps that way)."""
     settings = get_settings()
+    owned = runtime is None
+    runtime = runtime or Runtime()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -51,23 +59,30 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
         # whole switch interval: CPython's 5 ms × 20 became the reply's tail latency (bench: p99
         # 942 ms at half load on one process, 49 ms with 1 ms).
         sys.setswitchinterval(0.001)
+        previous = runtimes.install(runtime)
         if settings.effective_database_url.startswith("sqlite"):
             from bot.core.migrate import upgrade  # Alembic is slow to import: only where it runs
 
             upgrade()
-        get_engine()
-        store = get_store()
+        runtime.engine  # noqa: B018 - connect at start, not at the first message
+        store = runtime.store
         log.info("store: %s", "embedded in-process (single process only)" if store.embedded else "Redis")
         log.info("place words loaded: %d", load_place_words())
-        scheduler = jobs.start() if run_scheduler else None
-        app.state.scheduler = scheduler
+        if run_scheduler:
+            runtime.provide(Client, Client())
+            jobs.register(runtime)
+            runtime.jobs.start()
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown()
+            if owned:
+                runtime.close()
+                runtimes.install(previous)
+            elif run_scheduler:
+                runtime.jobs.shutdown()
 
     app = FastAPI(title="微邻里 weilinli", version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
     app.include_router(webhook_router)
     include_admin_routers(app)  # /api/… and /admin/…: the list is admin/routers.py
     app.include_router(showcase.router)
@@ -75,12 +90,12 @@ def create_app(*, run_scheduler: bool = True) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
-        with get_engine().connect() as conn:
+        with runtime.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        store = get_store()
+        store = runtime.store
         store.r.ping()
         kind = "embedded" if store.embedded else ("redis-degraded" if store.degraded else "redis")
-        return {"status": "ok", "database": get_engine().dialect.name, "store": kind, "demo": settings.demo}
+        return {"status": "ok", "database": runtime.engine.dialect.name, "store": kind, "demo": settings.demo}
 
     if settings.demo:
         from bot.demo.fake_wechat import create_fake_wechat_app

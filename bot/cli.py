@@ -65,10 +65,13 @@ def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     settings_module.configure(demo=True, wechat_api_base=f"{base}/_fake_wechat/", public_url=base,
                               wechat_template_id=template)
     from bot.app import create_app
+    from bot.core import runtime
     from bot.core.db import session_scope
     from bot.core.migrate import upgrade
     from bot.demo import sample as demo_data
 
+    service = create_app()
+    runtime.install(service.state.runtime)  # the demo data goes in through the app's own runtime
     upgrade()
     with session_scope() as session:
         demo_data.load(session)
@@ -79,7 +82,7 @@ def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     console.print(f"  Webhook          : {base}/wechat")
     console.print(f"  Fake WeChat API  : {base}/_fake_wechat/_records")
     console.print(f"  Health           : {base}/healthz   API docs: {base}/docs")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.run(service, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 @db_app.command("upgrade")

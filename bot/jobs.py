@@ -1,9 +1,9 @@
-"""The scheduler's jobs, run on the leader process only (see bot.core.scheduler)."""
+"""The scheduler's jobs: named functions that receive the runtime, run on the leader process only
+(see bot.core.scheduler). `register` puts them on the runtime's scheduler."""
 
 from __future__ import annotations
 
-from bot.core.db import session_factory, session_scope
-from bot.core.scheduler import Scheduler
+from bot.core.runtime import Runtime
 from bot.events import ratings, supervision
 from bot.notify import outbox
 from bot.orders import orders
@@ -13,25 +13,33 @@ from bot.wechat.push import make_sender
 from settings import get_settings
 
 
-def expire_ratings() -> None:
-    with session_scope() as session:
+def drain_outbox(runtime: Runtime) -> None:
+    outbox.drain(runtime.sessions, make_sender(runtime.component(Client)))
+
+
+def download_media(runtime: Runtime) -> None:
+    media.fetch_pending(runtime.component(Client))
+
+
+def expire_ratings(runtime: Runtime) -> None:
+    with runtime.sessions.begin() as session:
         ratings.expire_unrated(session)
 
 
-def expire_orders() -> None:
-    with session_scope() as session:
+def expire_order_offers(runtime: Runtime) -> None:
+    with runtime.sessions.begin() as session:
         orders.expire_offers(session)
 
 
-def start() -> Scheduler:
-    scheduler = Scheduler()
-    client = Client()
-    send = make_sender(client)
-    scheduler.every(get_settings().outbox_interval, lambda: outbox.drain(session_factory(), send), "outbox")
-    scheduler.every(get_settings().media_interval, lambda: media.fetch_pending(client), "media")
-    scheduler.every(3600, expire_ratings, "ratings")
-    scheduler.every(60, expire_orders, "orders")
-    scheduler.every(get_settings().supervision_interval, lambda: supervision.sweep(session_factory()),
-                    "supervision", at_start=True)
-    scheduler.start()
-    return scheduler
+def sweep_supervision(runtime: Runtime) -> None:
+    supervision.sweep(runtime.sessions)
+
+
+def register(runtime: Runtime) -> None:
+    """Every job on `runtime.jobs`, at the intervals the settings give (names as the logs show them)."""
+    settings = get_settings()
+    runtime.jobs.every(settings.outbox_interval, drain_outbox, "outbox")
+    runtime.jobs.every(settings.media_interval, download_media, "media")
+    runtime.jobs.every(3600, expire_ratings, "ratings")
+    runtime.jobs.every(60, expire_order_offers, "orders")
+    runtime.jobs.every(settings.supervision_interval, sweep_supervision, "supervision", at_start=True)

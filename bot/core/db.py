@@ -10,6 +10,7 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from bot.core.runtime import current
 from settings import get_settings
 
 NAMING = {
@@ -63,24 +64,17 @@ def insert_ignore(session: Session, model, **values) -> int | None:
     return session.execute(statement).scalar()
 
 
-_engine: Engine | None = None
-_factory: sessionmaker[Session] | None = None
-
-
-def get_engine() -> Engine:
-    global _engine, _factory
-    if _engine is None:
-        url = get_settings().effective_database_url
-        if url.startswith("sqlite"):
-            get_settings().data_dir.mkdir(parents=True, exist_ok=True)
-            _engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-            event.listen(_engine, "connect", _sqlite_pragmas)
-        else:
-            # A short connect timeout: with the database down, WeChat must still get a quick apology.
-            _engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                                    connect_args={"connect_timeout": 2} if url.startswith("postgresql") else {})
-        _factory = sessionmaker(_engine, expire_on_commit=False)
-    return _engine
+def build_engine() -> Engine:
+    """A new engine for the configured database (the runtime owns it: see bot.core.runtime)."""
+    url = get_settings().effective_database_url
+    if url.startswith("sqlite"):
+        get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # A short connect timeout: with the database down, WeChat must still get a quick apology.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         connect_args={"connect_timeout": 2} if url.startswith("postgresql") else {})
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -91,10 +85,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+# The current runtime's engine and sessions (thin accessors, so call sites need not carry a runtime).
+def get_engine() -> Engine:
+    return current().engine
+
+
 def session_factory() -> sessionmaker[Session]:
-    get_engine()
-    assert _factory is not None
-    return _factory
+    return current().sessions
 
 
 @contextmanager
@@ -109,11 +106,3 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-def dispose_engine() -> None:
-    global _engine, _factory
-    if _engine is not None:
-        _engine.dispose()
-    _engine = None
-    _factory = None

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from bot.core.runtime import current
 from settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -86,16 +87,19 @@ class Store:
         owner = owner or uuid.uuid4().hex
         if self.r.set(f"wl:lock:{name}", owner, nx=True, ex=ttl):
             return owner
-        current = self.r.get(f"wl:lock:{name}")
-        if current is not None and current.decode() == owner:
+        holder = self.r.get(f"wl:lock:{name}")
+        if holder is not None and holder.decode() == owner:
             self.r.expire(f"wl:lock:{name}", ttl)
             return owner
         return None
 
     def release_lock(self, name: str, owner: str) -> None:
-        current = self.r.get(f"wl:lock:{name}")
-        if current is not None and current.decode() == owner:
+        holder = self.r.get(f"wl:lock:{name}")
+        if holder is not None and holder.decode() == owner:
             self.r.delete(f"wl:lock:{name}")
+
+    def close(self) -> None:
+        self.r.close()
 
 
 class FailoverRedis:
@@ -130,26 +134,20 @@ class FailoverRedis:
         return call
 
 
-_store: Store | None = None
+def build_store() -> Store:
+    """A new store for the configured Redis, or the embedded one (the runtime owns it)."""
+    url = get_settings().redis_url
+    import fakeredis
+
+    local = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    if url:
+        primary = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=0.5)
+        log.info("store: Redis at %s", url)
+        return Store(FailoverRedis(primary, local), embedded=False)
+    log.warning("store: no WEILINLI_REDIS_URL, using the embedded in-process store (single process only)")
+    return Store(local, embedded=True)
 
 
 def get_store() -> Store:
-    global _store
-    if _store is None:
-        url = get_settings().redis_url
-        import fakeredis
-
-        local = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-        if url:
-            primary = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=0.5)
-            _store = Store(FailoverRedis(primary, local), embedded=False)
-            log.info("store: Redis at %s", url)
-        else:
-            _store = Store(local, embedded=True)
-            log.warning("store: no WEILINLI_REDIS_URL, using the embedded in-process store (single process only)")
-    return _store
-
-
-def reset_store() -> None:
-    global _store
-    _store = None
+    """The current runtime's store."""
+    return current().store

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.core import runtime
 from settings import get_settings
 
 BUILTIN = Path(__file__).with_name("services.toml")
@@ -33,8 +34,12 @@ class Service:
     hint: str = ""
 
 
-_lock = threading.Lock()
-_cache: dict[str, tuple[float, list[Service]]] = {}
+class MenuCache:
+    """The menus read so far, path → (modification time, services): a runtime component."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.menus: dict[str, tuple[float, list[Service]]] = {}
 
 
 def menu_path() -> Path:
@@ -70,11 +75,12 @@ def menu() -> list[Service]:
         mtime = path.stat().st_mtime
     except OSError as exc:
         raise MenuError(f"找不到服务菜单文件 {path}") from exc
-    with _lock:
-        cached = _cache.get(str(path))
+    cache = runtime.current().component(MenuCache)
+    with cache.lock:
+        cached = cache.menus.get(str(path))
         if cached is None or cached[0] != mtime:
             cached = (mtime, parse(path.read_text(encoding="utf-8")))
-            _cache[str(path)] = cached
+            cache.menus[str(path)] = cached
         return cached[1]
 
 

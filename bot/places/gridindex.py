@@ -1,4 +1,4 @@
-"""The grid tree, cached per process: every incoming message is matched against every place name,
+"""The grid tree, cached per runtime (one a process): every incoming message is matched against every place name,
 and loading hundreds of grids per message would cost more than the rest of a report.
 
 The cache is rebuilt when a grid changes in this process (a flush listener), when another process
@@ -19,6 +19,8 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bot.core import runtime
+from bot.core.store import get_store
 from bot.domain.models import Grid
 
 REFRESH_SECONDS = 30.0
@@ -87,40 +89,44 @@ class GridIndex:
         return parent
 
 
-_lock = threading.Lock()
-_cached: GridIndex | None = None
-_local_changes = 0  # bumped by the flush listener; a rebuild started before a change is not trusted
+class GridCache:
+    """This runtime's grid index (a runtime component: `current().component(GridCache)`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.index: GridIndex | None = None
+        self.local_changes = 0  # bumped by the flush listener; a rebuild started before a change is not trusted
+
+
+def _cache() -> GridCache:
+    return runtime.current().component(GridCache)
 
 
 def current(session: Session) -> GridIndex:
-    global _cached
-    from bot.core.store import get_store
-
-    token = get_store().r.get(TOKEN_KEY)
-    cached = _cached
+    cache, store = _cache(), get_store()
+    token = store.r.get(TOKEN_KEY)
+    cached = cache.index
     if cached is not None and cached.token == token and time.monotonic() - cached.loaded_at < REFRESH_SECONDS:
         return cached
-    with _lock:
-        seen = _local_changes
+    with cache.lock:
+        seen = cache.local_changes
         if token is None:  # first process after a store flush or restart: name this revision
-            get_store().r.set(TOKEN_KEY, uuid.uuid4().hex, nx=True)
-            token = get_store().r.get(TOKEN_KEY)
+            store.r.set(TOKEN_KEY, uuid.uuid4().hex, nx=True)
+            token = store.r.get(TOKEN_KEY)
         table = Grid.__table__
         rows = {row.id: dict(row._mapping) for row in session.execute(select(*(table.c[c] for c in COLUMNS)))}
         index = GridIndex(rows, token, time.monotonic())
-        if seen == _local_changes:
-            _cached = index
+        if seen == cache.local_changes:
+            cache.index = index
         return index
 
 
 def invalidate(shared: bool = True) -> None:
     """Forget the cache here, and (shared) make every other process rebuild its own."""
-    global _cached, _local_changes
-    _cached = None
-    _local_changes += 1
+    cache = _cache()
+    cache.index = None
+    cache.local_changes += 1
     if shared:
-        from bot.core.store import get_store
-
         get_store().r.set(TOKEN_KEY, uuid.uuid4().hex)
 
 

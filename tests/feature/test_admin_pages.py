@@ -12,8 +12,6 @@ import io
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,13 +26,13 @@ from bot.core.db import utcnow
 from bot.domain.models import Attachment, Event, Grid, LoginSession, Worker
 from bot.events import intake
 from bot.wechat.media import media_dir
+from tests.support.admin import PASSWORD, browser_login, logged_in
+from tests.support.chat import NUMBER, event
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).parent / "screenshots"
-PASSWORD = "passw0rd!"
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
+SHOTS = Path(__file__).parents[1] / "screenshots"  # tests/screenshots, ignored by git
 RESIDENT, EVIL, OTHER_RESIDENT = "o-admin-resident", "o-admin-evil", "o-admin-other"
 WANG_FANG, ZHANG_MIN = "o-demo-worker-3", "o-demo-worker-1"  # demo workers, pre-bound
 SCRIPT_TEXT = "东亭小区门口垃圾没人清运<script>window.__xss=1;alert('xss')</script><img src=x onerror=alert(2)>"
@@ -114,30 +112,9 @@ def site(wx, clean):
     return clean
 
 
-def login(page, env, username: str, password: str = PASSWORD) -> None:
-    page.goto(f"{env.app_url}/admin/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/events.*"))
-
-
-def event(number: str) -> Event:
-    with db.session_factory()() as session:
-        return session.scalar(select(Event).where(Event.number == number))
-
-
 def shot(page, name: str, full_page: bool = False) -> None:
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
-
-
-@contextmanager
-def api_client(env, username: str) -> Iterator[tuple[httpx.Client, str]]:
-    with httpx.Client(base_url=env.app_url, timeout=10) as client:
-        response = client.post("/api/login", json={"username": username, "password": PASSWORD})
-        assert response.status_code == 200, response.text
-        yield client, response.json()["csrf_token"]
 
 
 def test_login_page_and_wrong_password(browser, site):
@@ -177,7 +154,7 @@ def test_login_page_and_wrong_password(browser, site):
 
 def test_filter_open_assign_and_close(browser, site, wx):
     numbers = site.numbers
-    login(browser, site, "disp1")
+    browser_login(browser, site, "disp1")
     rows = browser.locator("#event-list tbody tr[data-number]")
     assert rows.count() == 4
     shot(browser, "list")
@@ -230,7 +207,7 @@ def test_filter_open_assign_and_close(browser, site, wx):
 
 def test_corrections_category_grade_merge_reject(browser, site):
     numbers = site.numbers
-    login(browser, site, "admin1")
+    browser_login(browser, site, "admin1")
     browser.goto(f"{site.app_url}/admin/events/{numbers['formula']}")
     browser.select_option("#form-category select[name=category]", "facility")
     browser.fill("#form-category input[name=subcategory]", "路灯不亮")
@@ -258,7 +235,7 @@ def test_corrections_category_grade_merge_reject(browser, site):
 
 def test_resident_script_is_shown_as_text(browser, site):
     number = site.numbers["evil"]
-    login(browser, site, "disp1")
+    browser_login(browser, site, "disp1")
     assert "<script>" in browser.inner_text(f"tr[data-number='{number}'] .text")
     browser.goto(f"{site.app_url}/admin/events/{number}")
     text = browser.inner_text("#event-text")
@@ -274,11 +251,11 @@ def test_dashboard_chart_renders(browser, site, wx):
     number = site.numbers["light"]  # one whole loop, so that the three rates have figures
     wx.text(WANG_FANG, f"接单 {number}")
     wx.text(WANG_FANG, f"办结 {number} 已修好")
-    with api_client(site, "disp1") as (client, csrf):
+    with logged_in(site, "disp1") as (client, csrf):
         assert client.post(f"/api/events/{number}/close", headers={"X-CSRF-Token": csrf}).status_code == 200
     wx.text(RESIDENT, "满意")
     assert event(number).status == "rated"
-    login(browser, site, "disp1")
+    browser_login(browser, site, "disp1")
     browser.goto(f"{site.app_url}/admin/dashboard")
     browser.wait_for_selector("#chart-categories canvas")
     browser.wait_for_selector("#chart-trend canvas")
@@ -298,11 +275,11 @@ def test_dashboard_chart_renders(browser, site, wx):
 
 def test_csrf_less_post_refused(browser, site):
     number = site.numbers["light"]
-    login(browser, site, "disp1")
+    browser_login(browser, site, "disp1")
     worker_id = str(event(number).worker_id)
     answer = browser.request.post(f"{site.app_url}/api/events/{number}/escalate", data={"reason": "no token"})
     assert answer.status == 403
-    with api_client(site, "disp1") as (client, csrf):
+    with logged_in(site, "disp1") as (client, csrf):
         refused = client.post(f"/api/events/{number}/assign", json={"worker_id": worker_id})
         assert refused.status_code == 403
         wrong = client.post(f"/api/events/{number}/grade", json={"grade": "C"}, headers={"X-CSRF-Token": "forged"})
@@ -319,7 +296,7 @@ def test_csrf_less_post_refused(browser, site):
 
 def test_viewer_cannot_act(browser, site):
     number = site.numbers["light"]
-    login(browser, site, "viewer1")
+    browser_login(browser, site, "viewer1")
     browser.goto(f"{site.app_url}/admin/events/{number}")
     assert browser.locator("#actions form").count() == 0
     assert "只读" in browser.inner_text("#readonly-note")
@@ -339,7 +316,7 @@ def test_viewer_cannot_act(browser, site):
 
 def test_street_dispatcher_sees_only_its_street(browser, site):
     numbers = site.numbers
-    login(browser, site, "zhongnan")
+    browser_login(browser, site, "zhongnan")
     rows = browser.locator("#event-list tbody tr[data-number]")
     assert [rows.nth(i).get_attribute("data-number") for i in range(rows.count())] == [numbers["other"]]
     browser.goto(f"{site.app_url}/admin/events/{numbers['light']}")
@@ -356,7 +333,7 @@ def test_street_dispatcher_sees_only_its_street(browser, site):
         assert anonymous.get(f"/admin/media/{site.photo_id}").status_code == 303  # → the login page
         assert anonymous.get("/api/events").status_code == 401
 
-    login(browser, site, "shuiguohu")  # the other street's dispatcher: the reverse
+    browser_login(browser, site, "shuiguohu")  # the other street's dispatcher: the reverse
     listed = browser.request.get(f"{site.app_url}/api/events?per_page=100").json()
     assert numbers["other"] not in [e["number"] for e in listed["events"]] and listed["total"] == 3
     csrf = next(c["value"] for c in browser.context.cookies() if c["name"] == "wl_csrf")
@@ -366,7 +343,7 @@ def test_street_dispatcher_sees_only_its_street(browser, site):
 
 
 def test_rules_page_validates_and_tests_a_sentence(browser, site):
-    login(browser, site, "disp1")
+    browser_login(browser, site, "disp1")
     browser.goto(f"{site.app_url}/admin/rules")
     original = browser.input_value("#rules-text")
     assert "[" in original
@@ -388,7 +365,7 @@ def test_rules_page_validates_and_tests_a_sentence(browser, site):
 
 
 def test_people_bind_code_and_worker_edit(browser, site):
-    login(browser, site, "disp1")
+    browser_login(browser, site, "disp1")
     browser.goto(f"{site.app_url}/admin/people")
     assert "幸福家园网格" in browser.inner_text("#grids")
     row = browser.locator("#workers tr", has_text="王芳")
@@ -405,7 +382,7 @@ def test_people_bind_code_and_worker_edit(browser, site):
 
 
 def test_excel_ledger_masks_phones_and_defuses_formulas(site):
-    with api_client(site, "disp1") as (client, _):
+    with logged_in(site, "disp1") as (client, _):
         answer = client.get("/api/events.xlsx")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
@@ -421,7 +398,7 @@ def test_excel_ledger_masks_phones_and_defuses_formulas(site):
 
 
 def test_screenshots_dir_is_ignored():
-    assert "tests/screenshots/" in (Path(__file__).parent.parent / ".gitignore").read_text()
+    assert "tests/screenshots/" in (Path(__file__).parents[2] / ".gitignore").read_text()
 
 
 def test_event_list_api_filters_search_and_paging(site):
@@ -432,7 +409,7 @@ def test_event_list_api_filters_search_and_paging(site):
         late.resolve_due_at = utcnow() - timedelta(hours=1)  # past its limit: 督办
         old = session.scalar(select(Event).where(Event.number == site.numbers["evil"]))
         old.created_at = utcnow() - timedelta(days=40)
-    with api_client(site, "disp1") as (client, _):
+    with logged_in(site, "disp1") as (client, _):
         def numbers(**params) -> list[str]:
             answer = client.get("/api/events", params={"per_page": 100, **params})
             assert answer.status_code == 200, answer.text
@@ -454,7 +431,7 @@ def test_event_list_api_filters_search_and_paging(site):
         assert numbers(q=site.numbers["formula"].lower()) == [site.numbers["formula"]]
         counts = client.get("/api/events").json()["counts"]
         assert sum(counts.values()) == 27
-    with api_client(site, "viewer1") as (client, _):
+    with logged_in(site, "viewer1") as (client, _):
         assert client.get("/api/events", params={"q": "13987654321"}).json()["total"] == 0  # no phone search
         listed = client.get("/api/events", params={"per_page": 100}).json()["events"]
         assert all("13987654321" not in (e["text"] or "") for e in listed)
@@ -465,7 +442,7 @@ def test_import_export_grids_and_volunteers_through_the_api(site):
     bad = header + "武昌区,水果湖街道,东亭社区,新网格,,小周,13911112222\n武昌区,,东亭社区,坏网格,,,\n"
     good = header + "武昌区,水果湖街道,东亭社区,东亭三网格,东亭三村,周洁,13911112222\n"
     volunteers = "姓名,手机号,技能,网格\n小李,13900001111,磨刀|修伞,东亭一网格\n"
-    with api_client(site, "disp1") as (client, csrf):
+    with logged_in(site, "disp1") as (client, csrf):
         def upload(path: str, text: str, name: str = "grids.csv", token: str = csrf):
             return client.post(path, files={"file": (name, text.encode(), "text/csv")}, headers={"X-CSRF-Token": token})
 
@@ -481,7 +458,7 @@ def test_import_export_grids_and_volunteers_through_the_api(site):
         sheet = load_workbook(io.BytesIO(client.get("/api/grids/export").content)).active
         assert ["区", "街道", "社区", "网格", "别名", "网格员", "手机号"] == [c.value for c in sheet[1]]
         assert any(row[3] == "东亭三网格" and row[6] == "13911112222" for row in sheet.iter_rows(values_only=True))
-    with api_client(site, "zhongnan") as (client, csrf):  # a street dispatcher may not rewrite the district
+    with logged_in(site, "zhongnan") as (client, csrf):  # a street dispatcher may not rewrite the district
         answer = client.post("/api/grids/import", files={"file": ("g.csv", good.encode(), "text/csv")},
                              headers={"X-CSRF-Token": csrf})
         assert answer.status_code == 403

@@ -1,4 +1,4 @@
-"""Time-limit arithmetic (bot/timelimits/policy.py): explicit datetimes are the clock, nothing sleeps."""
+"""Time-limit arithmetic (bot/timelimits: policy, workdays, holiday_files): explicit datetimes, no sleeping."""
 
 from __future__ import annotations
 
@@ -12,25 +12,25 @@ import chinese_calendar
 import pytest
 
 import settings as settings_module
+from bot.timelimits.holiday_files import HOLIDAYS_DIR, load_holiday_file, load_holidays
 from bot.timelimits.policy import (
     DEFAULT_TIME_LIMITS,
-    FALLBACK,
-    HOLIDAYS_DIR,
-    LIBRARY,
-    OPERATOR,
     Limit,
-    WorkCalendar,
-    calendar_from_settings,
     deadline,
-    default_calendar,
     due,
     event_deadlines,
-    load_holiday_file,
-    load_holidays,
-    parse_office_hours,
     parse_time_limits,
     reminder_at,
     time_limits_from_settings,
+)
+from bot.timelimits.workdays import (
+    FALLBACK,
+    LIBRARY,
+    OPERATOR,
+    WorkCalendar,
+    calendar_from_settings,
+    default_calendar,
+    parse_office_hours,
 )
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -234,7 +234,7 @@ def test_across_spring_festival_2026(cal):
 
 
 def test_end_of_known_calendar_falls_back_to_monday_friday(cal, caplog):
-    caplog.set_level(logging.WARNING, logger="bot.timelimits.policy")
+    caplog.set_level(logging.WARNING, logger="bot.timelimits.workdays")
     assert cal.year_source(2027) == FALLBACK
     assert cal.fallback_years() == frozenset()  # asking is not using
     start = at(2026, 12, 28, 10)  # Monday
@@ -277,7 +277,7 @@ def test_end_of_known_calendar_with_operator_2027_file(tmp_path, caplog):
     assert due(start, "15wd", cal) == at(2027, 1, 19, 10)
     assert due(start, "4wd", cal) == at(2027, 1, 4, 10)
     assert cal.fallback_years() == frozenset()
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "bot.timelimits.policy"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "bot.timelimits.workdays"]
 
 
 def test_operator_json_file_and_single_file_path(tmp_path):

@@ -1,17 +1,16 @@
-"""The WeChat simulator page (demo mode): page, send through the real webhook, pushes, demo gating.
+"""The WeChat simulator page (demo mode): page, send through the real webhook, pushes.
+The demo gating of its routes is in tests/feature/test_simulator_gating.py.
 
 The demo service runs in its own process (uvicorn, SQLite + embedded store, the fake WeChat API
 mounted at /_fake_wechat), configured exactly as `weilinli demo` does. A process rather than a
-thread, because settings, engine, store and the scheduler are process-wide: a demo app in this
-process would share them with the session-wide service of conftest.py, whose scheduler could
-then drain the demo's outbox to its own fake WeChat API.
+thread, because settings and the current runtime (engine, store, scheduler) are process-wide: a
+demo app in this process would share them with the session-wide service of conftest.py, whose
+scheduler could then drain the demo's outbox to its own fake WeChat API.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,13 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
-import settings as settings_module
+from tests.support.chat import NUMBER
+from tests.support.service import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
+ROOT = Path(__file__).resolve().parents[2]
 AES_KEY = "SimulatorTestKey0123456789abcdefghijklmnopq"  # 43 characters
 assert len(AES_KEY) == 43
 
@@ -37,24 +34,18 @@ port, data_dir, aes_key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 base = f"http://127.0.0.1:{port}"
 settings.configure(demo=True, data_dir=data_dir, database_url="", redis_url="", wechat_aes_key=aes_key,
                    wechat_api_base=f"{base}/_fake_wechat/", public_url=base)
-from bot.core import db, store
+from bot.app import create_app
+from bot.core import db, runtime
 from bot.demo import sample
 from bot.core.migrate import upgrade
-db.dispose_engine()
-store.reset_store()
+service = create_app()
+runtime.install(service.state.runtime)
 upgrade()
 with db.session_scope() as session:
     sample.load(session)
 import uvicorn
-from bot.app import create_app
-uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning")
+uvicorn.run(service, host="127.0.0.1", port=port, log_level="warning")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class DemoServer:
@@ -208,43 +199,3 @@ def test_safe_mode_encrypts_and_plaintext_is_refused(aes_server: DemoServer):
     assert NUMBER.search(encrypted["decrypted"]) and "<MsgType>text</MsgType>" in encrypted["decrypted"]
     plaintext = aes_server.send(openid="o-demo-resident-1", kind="text", content="查询", aes=False).json()
     assert plaintext["status"] == 403 and plaintext["reply"] == ""
-
-
-@pytest.fixture
-def demo_off(monkeypatch, tmp_path):
-    previous = settings_module.get_settings()
-    off = settings_module.Settings(**{**previous.model_dump(), "demo": False, "data_dir": tmp_path})
-    monkeypatch.setattr(settings_module, "_active", off)
-    return off
-
-
-def test_routes_are_404_when_demo_is_off(demo_off):
-    from bot.app import create_app
-    from bot.demo.simulator import router
-
-    # the app factory leaves the simulator out (no lifespan needed: nothing is started)…
-    client = TestClient(create_app(run_scheduler=False))
-    assert client.get("/simulator/").status_code == 404
-    assert client.get("/simulator/api/pushes").status_code == 404
-    # …and the router itself refuses when mounted anyway
-    app = FastAPI()
-    app.include_router(router)
-    client = TestClient(app)
-    assert client.get("/simulator/").status_code == 404
-    assert client.get("/simulator/static/simulator.js").status_code == 404
-    assert client.get("/simulator/api/pushes", params={"openid": "o-demo-worker-1"}).status_code == 404
-    assert client.get("/simulator/api/config").status_code == 404
-    assert client.post("/simulator/api/send", json={"openid": "o-x", "kind": "text",
-                                                    "content": "你好"}).status_code == 404
-
-
-def test_router_serves_when_demo_is_on(demo_off, monkeypatch):
-    from bot.demo.simulator import router
-
-    monkeypatch.setattr(settings_module, "_active", demo_off.model_copy(update={"demo": True}))
-    app = FastAPI()
-    app.include_router(router)
-    client = TestClient(app)
-    page = client.get("/simulator/")
-    assert page.status_code == 200 and "微邻里" in page.text
-    assert client.get("/simulator/static/simulator.js").status_code == 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 
@@ -11,10 +10,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.wechat.wechat_side import WeChatSide, message_xml
-from tests.conftest import TOKEN
-from tests.procs import REDIS_HOST, REDIS_PORT, Service, TcpProxy, drop_database, flush_redis, scratch_database
+from tests.support.chat import NUMBER
+from tests.support.procs import REDIS_HOST, REDIS_PORT, Service, TcpProxy, drop_database, flush_redis, scratch_database
+from tests.support.service import TOKEN
 
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
 pytestmark = pytest.mark.timeout(400)  # service processes start slowly on a loaded two-core machine
 RUN = os.getpid()  # Redis db 9 may be shared with another test run on this machine: own OpenIDs
 

@@ -8,16 +8,15 @@ must return it unchanged, and no table may lose a row.
 from __future__ import annotations
 
 import json
-import re
 
 from sqlalchemy import func, select
 
 from admin.auth import add_user
 from bot.core import db
 from bot.domain.models import Event, Resident, TimelineEntry, Worker
-from tests.test_main_loop import login
+from tests.support.admin import login
+from tests.support.chat import NUMBER
 
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
 NASTY = "'); DROP TABLE event; -- <script>window.__x=1</script><img src=x onerror=alert(1)> 🚧\u202e"
 WORKER = "o-demo-worker-3"  # 王芳, bound to 幸福家园网格 by the demo data
 

@@ -3,7 +3,6 @@ the offer timeout, 退单, the dispatcher's order API, and the volunteer roster 
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import timedelta
 
@@ -16,10 +15,10 @@ from admin.auth import add_user
 from bot.core import db
 from bot.core.db import utcnow
 from bot.domain.models import Event, Order, PointsEntry, Worker
-from bot.orders import orders, present
-from tests.test_main_loop import bind, login, texts, wait_text
+from bot.orders import orders
+from tests.support.admin import login
+from tests.support.chat import NUMBER, bind, texts, wait_text
 
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
 RESIDENT, ZHOU, SUN, WU = "o-order-resident", "o-demo-volunteer-1", "o-sun-wei", "o-wu-li"
 
 
@@ -228,15 +227,6 @@ def test_order_api_guards(wx, crew):
     assert "13912345678" in wait_text(crew, SUN, "【派单】")
 
 
-def test_hours_rounding_and_name_masking(clean):
-    start = utcnow()
-    assert orders.service_hours(start, start) == 0.5
-    assert orders.service_hours(start, start + timedelta(minutes=31)) == 1.0
-    assert orders.service_hours(start, start + timedelta(minutes=90)) == 1.5
-    assert orders.service_hours(start, start + timedelta(hours=30)) == 8.0  # capped
-    assert present.mask_name("周红") == "周*" and present.mask_name("欧阳娜娜") == "欧***"
-
-
 # -- the roster import --
 
 def write_csv(path, rows):
@@ -245,7 +235,7 @@ def write_csv(path, rows):
 
 
 def test_volunteers_import_csv_all_or_nothing_and_idempotent(clean, tmp_path):
-    from tests.test_registry import cli
+    from tests.support.cli import cli
 
     header = ["姓名", "手机号", "技能", "网格"]
     bad = write_csv(tmp_path / "bad.csv", [
@@ -280,7 +270,7 @@ def test_volunteers_import_csv_all_or_nothing_and_idempotent(clean, tmp_path):
 
 
 def test_volunteers_import_xlsx(clean, tmp_path):
-    from tests.test_registry import cli
+    from tests.support.cli import cli
 
     book = Workbook()
     for row in (["姓名", "手机号", "技能", "网格"], ["郑义", 13900000002, "家电维修", "中北花园"],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 from openpyxl import Workbook
 from sqlalchemy import func, select
@@ -12,21 +10,13 @@ from sqlalchemy import func, select
 from bot.core import db
 from bot.domain.models import Grid, Worker
 from bot.places.registry import GRID_HEADER
-from settings import get_settings
+from tests.support.cli import cli
 
 ROWS = [
     ["武昌区", "中南路街道", "丁字桥社区", "丁字桥一网格", "丁字桥小区|丁香苑", "周丽", "13900000001"],
     ["武昌区", "中南路街道", "丁字桥社区", "丁字桥二网格", "南湖花园", "吴刚", "13900000002"],
     ["武昌区", "中南路街道", "宝通寺社区", "宝通寺网格", "宝通小区", "", ""],
 ]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    s = get_settings()
-    env = {"PATH": "/usr/bin:/bin", "WEILINLI_DATA_DIR": str(s.data_dir), "HOME": "/tmp",
-           **({"WEILINLI_DATABASE_URL": s.database_url} if s.database_url else {})}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
 
 
 def write_csv(path, rows):

@@ -23,8 +23,10 @@ from bot.domain.states import ChangedFirst, IllegalTransition
 from bot.events.intake import Report, report
 from bot.orders import lifecycle as order_lifecycle
 from bot.orders.lifecycle import ORDERS, Taken
-from tests.test_main_loop import RESIDENT, WORKER, bind, login
-from tests.test_main_loop import report as report_by_chat
+from tests.support.admin import login
+from tests.support.chat import bind, number_in
+
+RESIDENT, WORKER = "o-race-resident", "o-wang-fang"
 
 
 def new_event(session, text: str = "东亭小区路灯不亮") -> Event:
@@ -176,7 +178,7 @@ def completed_event(wx, clean) -> str:
         add_user(session, "dispatcher2", "passw0rd!", "dispatcher")
     assert "绑定成功" in bind(wx, WORKER, "13800000003")  # 王芳, 幸福家园网格
     wx.text(RESIDENT, "你好")
-    number = report_by_chat(wx)
+    number = number_in(wx.text(RESIDENT, "幸福小区3栋楼道灯坏了，晚上黑漆漆的").text)
     assert "已接单" in wx.text(WORKER, f"接单 {number}").text
     assert "已办结" in wx.text(WORKER, f"办结 {number} 已更换灯泡").text
     with db.session_factory()() as session:

@@ -12,46 +12,13 @@ from sqlalchemy import select
 from admin.auth import add_user
 from bot.core import db
 from bot.core.db import utcnow
-from bot.domain.models import Event, Grid, Rating, Worker
+from bot.domain.models import Grid, Rating, Worker
 from bot.events import ratings
 from bot.events.casework import issue_bind_code
+from tests.support.admin import login
+from tests.support.chat import NUMBER, bind, event, wait_text
 
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
 RESIDENT, WORKER, OTHER_WORKER = "o-loop-resident", "o-wang-fang", "o-zhao-lei"
-
-
-def event(number: str) -> Event:
-    with db.session_factory()() as session:
-        return session.scalar(select(Event).where(Event.number == number))
-
-
-def bind(wx, openid: str, phone: str) -> str:
-    with db.session_scope() as session:
-        code = issue_bind_code(session, phone)
-    return wx.text(openid, f"绑定 {code}").text
-
-
-def texts(env, openid: str) -> list[str]:
-    return [r["body"]["text"]["content"] for r in env.pushes(openid, "custom")]
-
-
-def wait_text(env, openid: str, needle: str, timeout: float = 15) -> str:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for text in texts(env, openid):
-            if needle in text:
-                return text
-        time.sleep(0.05)
-    raise AssertionError(f"no push to {openid} containing {needle!r}: {texts(env, openid)}")
-
-
-def login(env, username: str, password: str = "passw0rd!") -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=env.app_url, timeout=10)
-    response = client.post("/api/login", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    return client, response.json()["csrf_token"]
 
 
 @pytest.fixture
@@ -249,7 +216,7 @@ def test_unrated_after_seven_days_is_recorded_not_satisfied(wx, people):
 
 
 def test_users_add_and_bind_code_commands(clean):
-    from tests.test_registry import cli
+    from tests.support.cli import cli
 
     result = cli("users", "add", "chief", "--role", "admin", "--password", "longenough1")
     assert result.returncode == 0, result.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +16,11 @@ import nlp
 from bot.core import db
 from bot.domain.lifecycle import transition
 from bot.domain.models import Event
-from bot.domain.privacy import mask_text as mask_private
 from bot.open311.routes import router
-from tests.conftest import ServerThread
+from tests.support.chat import NUMBER
+from tests.support.chat import event as load
+from tests.support.service import ServerThread
 
-NUMBER = re.compile(r"^WL\d{8}-\d{4}$")
 INSIDE_XINGFU = {"lat": "30.5572", "long": "114.3501"}  # inside the 幸福家园网格 demo polygon
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -30,7 +29,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def server(env) -> Iterator[ServerThread]:
     from bot.app import create_app
 
-    app = create_app(run_scheduler=False)
+    app = create_app(run_scheduler=False, runtime=env.runtime)
     app.include_router(router)
     running = ServerThread(app).start()
     yield running
@@ -49,11 +48,6 @@ def event_count() -> int:
         return session.scalar(select(func.count(Event.id)))
 
 
-def load(number: str) -> Event:
-    with db.session_factory()() as session:
-        return session.scalar(select(Event).where(Event.number == number))
-
-
 def post(api: httpx.Client, fmt: str = "json", **fields) -> httpx.Response:
     return api.post(f"/requests.{fmt}", data=fields)
 
@@ -63,7 +57,7 @@ def create(api: httpx.Client, **fields) -> str:
     assert response.status_code == 200, response.text
     body = response.json()
     assert len(body) == 1 and body[0]["account_id"] is None
-    assert NUMBER.match(body[0]["service_request_id"])
+    assert NUMBER.fullmatch(body[0]["service_request_id"])
     return body[0]["service_request_id"]
 
 
@@ -136,7 +130,7 @@ def test_post_with_key_and_location_is_classified_routed_and_readable(api):
     assert response.status_code == 200, response.text
     created = response.json()[0]
     number = created["service_request_id"]
-    assert NUMBER.match(number)
+    assert NUMBER.fullmatch(number)
     assert number in created["service_notice"] and "物业管理" in created["service_notice"]
     saved = load(number)
     assert saved.source == "open311" and saved.category == "property"
@@ -164,7 +158,7 @@ def test_post_json_body_and_xml_response(api):
     root = ET.fromstring(response.content)
     assert root.tag == "service_requests"
     number = root.findtext("request/service_request_id")
-    assert NUMBER.match(number) and root.find("request/account_id") is not None
+    assert NUMBER.fullmatch(number) and root.find("request/account_id") is not None
     saved = load(number)
     assert saved.category == "environment" and saved.grid.name == "翠柳一网格"
     assert saved.place_text == "翠柳小区南门" and saved.lat is None
@@ -356,7 +350,7 @@ def test_unknown_request_is_404_in_both_formats(api):
 
 def test_chat_reports_are_listed_with_phone_masked_and_no_photo(api, wx):
     reply = wx.text("o-o311", "幸福小区电梯坏了，我电话 138-1234-5678，座机027-87654321")
-    number = re.search(r"WL\d{8}-\d{4}", reply.text).group(0)
+    number = NUMBER.search(reply.text).group(0)
     [item] = api.get(f"/requests/{number}.json").json()
     assert item["status"] == "open" and item["service_code"] == "property"
     assert "138****5678" in item["description"] and "027-****4321" in item["description"]
@@ -373,13 +367,3 @@ def test_openapi_documents_the_endpoints(server):
     post_op = paths["/open311/v2/requests.{fmt}"]["post"]
     assert post_op["tags"] == ["open311"]
     assert "application/x-www-form-urlencoded" in post_op["requestBody"]["content"]
-
-
-def test_mask_private():
-    assert mask_private("电话13912345678") == "电话139****5678"
-    assert mask_private("+86 139 1234 5678") == "+86 139****5678"
-    assert mask_private("座机 027-87654321") == "座机 027-****4321"
-    assert mask_private("身份证420106199001011234") == "身份证420106********1234"
-    assert mask_private("邮箱 zhang.san@example.com") == "邮箱 z***@example.com"
-    assert mask_private("事件 WL20261123-0042 拨打12345") == "事件 WL20261123-0042 拨打12345"
-    assert mask_private(None) == ""

@@ -17,6 +17,7 @@ from bot.domain.models import Event, OutboxMessage, SupervisionNotice
 from bot.events import supervision
 from bot.events.intake import Report, report
 from bot.timelimits import policy, rounds
+from tests.support.chat import event as load
 
 SH = ZoneInfo("Asia/Shanghai")
 LIMITS = '{"A": {"respond": "1h", "resolve": "3h"}, "B": {"respond": "2h", "resolve": "6h"}}'
@@ -34,11 +35,6 @@ def new_event(text: str = "幸福小区3栋楼道灯坏了") -> tuple[str, datet
     with db.session_scope() as session:
         event = report(session, Report(openid="o-sup-resident", text=text)).event
         return event.number, event.created_at
-
-
-def load(number: str) -> Event:
-    with db.session_factory()() as session:
-        return session.scalar(select(Event).where(Event.number == number))
 
 
 def pushes(openid: str, pattern: str = "") -> list[str]:
@@ -118,7 +114,7 @@ def test_scheduler_catches_up_at_start_and_only_the_leader_runs_jobs(env):
     while get_store().r.get("wl:lock:scheduler-leader") is None and time.monotonic() < deadline:
         time.sleep(0.05)
     ran, asked = threading.Event(), threading.Event()
-    scheduler = Scheduler()
+    scheduler = Scheduler(env.runtime)
     real_is_leader = scheduler.is_leader
 
     def is_leader():
@@ -126,7 +122,7 @@ def test_scheduler_catches_up_at_start_and_only_the_leader_runs_jobs(env):
         return real_is_leader()
 
     scheduler.is_leader = is_leader
-    scheduler.every(3600, ran.set, "catch-up-test", at_start=True)
+    scheduler.every(3600, lambda _runtime: ran.set(), "catch-up-test", at_start=True)
     scheduler.start()
     try:
         assert asked.wait(5)  # the hourly job was tried right at start, not an hour later
@@ -182,7 +178,7 @@ def test_fifteen_working_days_from_28_december_get_a_due_date(clean):
 
 def test_overdue_flag_and_due_times_in_the_api(limits, wx):
     from admin.auth import add_user
-    from tests.test_main_loop import login
+    from tests.support.admin import login
 
     number, created = new_event()
     sweep(created + timedelta(minutes=61))

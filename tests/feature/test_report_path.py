@@ -3,7 +3,6 @@ from a per-process cache that notices changes, event numbers from one upsert."""
 
 from __future__ import annotations
 
-import re
 import threading
 from contextlib import contextmanager
 
@@ -16,8 +15,7 @@ from bot.domain.models import DailyCounter, Event, Grid
 from bot.domain.numbering import next_number
 from bot.places import gridindex
 from bot.places.routing import grid_by_location, grid_by_text
-
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
+from tests.support.chat import NUMBER
 
 
 @contextmanager

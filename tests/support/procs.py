@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.conftest import APPID, TOKEN, free_port
+from tests.support.service import APPID, TOKEN, free_port
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379

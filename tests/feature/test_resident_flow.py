@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from sqlalchemy import select
 
 from bot.core import db
-from bot.domain.models import Attachment, Event
-
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
-
-
-def event(number: str) -> Event:
-    with db.session_factory()() as session:
-        return session.scalar(select(Event).where(Event.number == number))
-
-
-def number_in(text: str) -> str:
-    found = NUMBER.search(text)
-    assert found, text
-    return found.group(0)
+from bot.domain.models import Attachment
+from tests.support.chat import NUMBER, event, number_in
 
 
 def test_subscribe_greets_with_menu_hint(wx):

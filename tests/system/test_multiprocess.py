@@ -3,7 +3,6 @@ push and reminder sent once, one scheduler leader."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import threading
@@ -14,10 +13,10 @@ from sqlalchemy import create_engine, text
 
 from bot.demo.fake_wechat import Recorder, create_fake_wechat_app
 from bot.wechat.wechat_side import WeChatSide, message_xml
-from tests.conftest import TOKEN, ServerThread
-from tests.procs import Service, drop_database, flush_redis, scratch_database
+from tests.support.chat import NUMBER
+from tests.support.procs import Service, drop_database, flush_redis, scratch_database
+from tests.support.service import TOKEN, ServerThread
 
-NUMBER = re.compile(r"WL\d{8}-\d{4}")
 LOAD_DEMO = ("from bot.demo import sample; from bot.core.db import session_scope\n"
              "with session_scope() as s: sample.load(s)")
 
