@@ -20,20 +20,9 @@ from bot.core.db import utcnow
 from bot.domain import vocabulary
 from bot.domain.models import Event
 from bot.reports.workbook import write_report
+from tests.support import personal_data as pii
 from tests.support.admin import login
 from tests.support.chat import wait_text
-from tests.support.personal_data import (
-    EMAIL,
-    EMAIL_MASKED,
-    ID_CARD,
-    ID_MASKED,
-    LANDLINE,
-    LANDLINE_MASKED,
-    MOBILE,
-    MOBILE_MASKED,
-    RAW,
-    REPORT,
-)
 
 RESIDENT, VOLUNTEER = "o-privacy-resident", "o-demo-volunteer-1"  # 周红 is pre-bound by the demo data
 
@@ -60,21 +49,21 @@ def staff(clean):
 
 
 def _assert_masked(shown: str, *, contacts: bool = True) -> None:
-    assert ID_CARD not in shown and "19900101" not in shown and ID_MASKED in shown
+    assert pii.ID_CARD not in shown and "19900101" not in shown and pii.ID_MASKED in shown
     if contacts:
-        for raw in RAW:
+        for raw in pii.RAW:
             assert raw not in shown, raw
-        assert MOBILE_MASKED in shown and LANDLINE_MASKED in shown and EMAIL_MASKED in shown
+        assert pii.MOBILE_MASKED in shown and pii.LANDLINE_MASKED in shown and pii.EMAIL_MASKED in shown
 
 
 def test_a_report_is_masked_on_every_screen_export_and_api(wx, staff, tmp_path):
-    reply = wx.text(RESIDENT, REPORT).text
+    reply = wx.text(RESIDENT, pii.REPORT).text
     number = vocabulary.find_number(reply)
     assert number, reply
     with db.session_scope() as session:  # an overdue event, so the monthly workbook lists its text
         event = session.scalar(select(Event).where(Event.number == number))
         event.respond_due_at = utcnow() - timedelta(hours=1)
-        assert ID_CARD in event.text  # stored as the resident wrote it
+        assert pii.ID_CARD in event.text  # stored as the resident wrote it
 
     viewer, _ = login(staff, "viewer1")
     _assert_masked(viewer.get(f"/api/events/{number}").json()["text"])
@@ -82,7 +71,7 @@ def test_a_report_is_masked_on_every_screen_export_and_api(wx, staff, tmp_path):
     _assert_masked(next(e["text"] for e in listed if e["number"] == number))
     _assert_masked(viewer.get(f"/admin/events/{number}").text)
     html = viewer.get("/admin/events").text  # the list shows the text's first 60 characters
-    assert number in html and ID_MASKED in html and not any(raw in html for raw in RAW)
+    assert number in html and pii.ID_MASKED in html and not any(raw in html for raw in pii.RAW)
 
     ledger = viewer.get("/api/events.xlsx")
     assert ledger.status_code == 200
@@ -106,27 +95,28 @@ def test_a_report_is_masked_on_every_screen_export_and_api(wx, staff, tmp_path):
     dispatcher, _ = login(staff, "dispatcher1")
     seen = dispatcher.get(f"/api/events/{number}").json()["text"]
     _assert_masked(seen, contacts=False)
-    assert MOBILE in seen and LANDLINE in seen and EMAIL in seen
-    assert number in dispatcher.get("/admin/events", params={"q": MOBILE}).text  # search by the full phone
-    found = dispatcher.get("/api/events", params={"q": MOBILE}).json()["events"]
+    assert pii.MOBILE in seen and pii.LANDLINE in seen and pii.EMAIL in seen
+    assert number in dispatcher.get("/admin/events", params={"q": pii.MOBILE}).text  # search by the full phone
+    found = dispatcher.get("/api/events", params={"q": pii.MOBILE}).json()["events"]
     assert [e["number"] for e in found] == [number]
-    assert viewer.get("/api/events", params={"q": MOBILE}).json()["events"] == []  # a viewer cannot probe
+    assert viewer.get("/api/events", params={"q": pii.MOBILE}).json()["events"] == []  # a viewer cannot probe
 
 
 def test_an_order_note_is_masked_in_the_offer_the_api_and_never_reaches_the_showcase(wx, staff):
-    reply = wx.text(RESIDENT, f"我要磨刀，翠柳村3栋，身份证{ID_CARD}，电话{MOBILE}").text
+    reply = wx.text(RESIDENT, f"我要磨刀，翠柳村3栋，身份证{pii.ID_CARD}，电话{pii.MOBILE}").text
     number = vocabulary.find_number(reply)
     assert number, reply
     offer = wait_text(staff, VOLUNTEER, number)  # offered to matching volunteers: masked
-    assert ID_MASKED in offer and MOBILE_MASKED in offer and ID_CARD not in offer and MOBILE not in offer
+    assert pii.ID_MASKED in offer and pii.MOBILE_MASKED in offer
+    assert pii.ID_CARD not in offer and pii.MOBILE not in offer
 
     viewer, _ = login(staff, "viewer1")
     note = viewer.get(f"/api/orders/{number}").json()["note"]
-    assert ID_MASKED in note and MOBILE_MASKED in note and ID_CARD not in note
+    assert pii.ID_MASKED in note and pii.MOBILE_MASKED in note and pii.ID_CARD not in note
 
     assert "接单成功" in wx.text(VOLUNTEER, f"抢单 {number}").text
     assert number in wx.text(VOLUNTEER, f"完成 {number} 已磨好").text
     assert "感谢您的评价" in wx.text(RESIDENT, f"{number} 满意").text
     html = httpx.get(f"{staff.app_url}/showcase", timeout=10).text
     assert "磨刀" in html and "周*" in html  # the order is published …
-    assert ID_CARD not in html and "19900101" not in html and MOBILE not in html and RESIDENT not in html
+    assert pii.ID_CARD not in html and "19900101" not in html and pii.MOBILE not in html and RESIDENT not in html
