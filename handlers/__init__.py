@@ -1,5 +1,6 @@
 """What each kind of incoming message does, per role: small functions with declarative filters."""
 
-from handlers.router import Context, Incoming, dispatch
+from handlers.dispatcher import dispatch
+from handlers.router import Context, Incoming
 
 __all__ = ["Context", "Incoming", "dispatch"]

@@ -9,10 +9,11 @@ from bot.domain.vocabulary import NUMBER_IN_TEXT, NUMBER_PATTERN, RATING_REPLY, 
 from bot.events import intake, ratings
 from bot.events.intake import NotFound, Report
 from handlers import texts
+from handlers.common import about
 from handlers.filters import command, dialog, intent, is_skip, matches, msg_type, role
-from handlers.router import Context, Router, include
+from handlers.router import Context, Router
 
-router = include(Router("resident"))
+router = Router("resident")
 resident_only = role("resident")
 
 
@@ -155,44 +156,36 @@ def follow_existing(ctx: Context) -> str:
 
 @router.on(resident_only, dialog("awaiting_place", "awaiting_photo", "awaiting_description", "awaiting_follow"),
            msg_type("text"), lambda ctx: is_skip(ctx.text))
-def skip(ctx: Context) -> str:
-    event = _dialog_event(ctx)
-    return _continue(ctx, event, "") if event else texts.DONE
+@about(_dialog_event)
+def skip(ctx: Context, event: Event) -> str:
+    return _continue(ctx, event, "")
 
 
 @router.on(resident_only, dialog("awaiting_place"), msg_type("location"))
-def place_by_location(ctx: Context) -> str:
-    event = _dialog_event(ctx)
-    if event is None:
-        return texts.DONE
+@about(_dialog_event)
+def place_by_location(ctx: Context, event: Event) -> str:
     m = ctx.incoming
     routed = intake.set_place(ctx.session, event, lat=m.lat, lng=m.lng, label=m.label)
     return _continue(ctx, event, texts.rerouted(event, routed))
 
 
 @router.on(resident_only, dialog("awaiting_place"), msg_type("text", "voice"), lambda ctx: bool(ctx.text))
-def place_by_text(ctx: Context) -> str:
-    event = _dialog_event(ctx)
-    if event is None:
-        return texts.DONE
+@about(_dialog_event)
+def place_by_text(ctx: Context, event: Event) -> str:
     routed = intake.set_place(ctx.session, event, text=ctx.text)
     return _continue(ctx, event, texts.rerouted(event, routed))
 
 
 @router.on(resident_only, dialog("awaiting_description"), msg_type("text", "voice"), lambda ctx: bool(ctx.text))
-def description(ctx: Context) -> str:
-    event = _dialog_event(ctx)
-    if event is None:
-        return texts.DONE
+@about(_dialog_event)
+def description(ctx: Context, event: Event) -> str:
     intake.describe(ctx.session, event, ctx.text)
     return _continue(ctx, event, f"已记录。事件 {event.number}，类别：{texts.category_text(event)}")
 
 
 @router.on(resident_only, dialog("awaiting_photo", "awaiting_place", "awaiting_description"), msg_type("image"))
-def photo_for_event(ctx: Context) -> str:
-    event = _dialog_event(ctx)
-    if event is None:
-        return texts.DONE
+@about(_dialog_event)
+def photo_for_event(ctx: Context, event: Event) -> str:
     intake.add_photo(ctx.session, event, media_id=ctx.incoming.media_id, pic_url=ctx.incoming.pic_url,
                      actor="resident")
     pending = [p for p in (ctx.dialog.get("pending") or []) if p != "photo"]

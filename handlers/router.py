@@ -82,9 +82,12 @@ class Context:
 
 
 class Router:
+    """Handlers tried in the order they were registered, then the included routers in theirs."""
+
     def __init__(self, name: str):
         self.name = name
         self.handlers: list[tuple[tuple[Filter, ...], Handler]] = []
+        self.routers: list[Router] = []
 
     def on(self, *filters: Filter) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -93,35 +96,25 @@ class Router:
 
         return register
 
-    def resolve(self, ctx: Context) -> Handler | None:
+    def include_routers(self, *routers: Router) -> Router:
+        self.routers.extend(routers)
+        return self
+
+    def resolve(self, ctx: Context) -> tuple[Router, Handler] | None:
         for filters, fn in self.handlers:
             if all(f(ctx) for f in filters):
-                return fn
+                return self, fn
+        for router in self.routers:
+            found = router.resolve(ctx)
+            if found is not None:
+                return found
         return None
 
-
-_routers: list[Router] = []
-ORDER = ["common", "worker", "volunteer", "resident"]  # events first; then worker and volunteer commands,
-# which win over resident ones (the volunteer router also takes residents' service orders and their ratings)
-
-
-def include(router: Router) -> Router:
-    _routers.append(router)
-    _routers.sort(key=lambda r: ORDER.index(r.name))
-    return router
-
-
-def dispatch(ctx: Context) -> str | None:
-    """Answer one incoming message with the first matching handler of the registered routers."""
-    _load_handlers()
-    for router in _routers:
-        fn = router.resolve(ctx)
-        if fn is not None:
-            log.debug("%s handled by %s.%s", ctx.incoming.key, router.name, fn.__name__)
-            return fn(ctx)
-    return None
-
-
-def _load_handlers() -> None:
-    # Importing the modules registers their routers; include() keeps them in ORDER.
-    from handlers import common, resident, volunteer, worker  # noqa: F401
+    def dispatch(self, ctx: Context) -> str | None:
+        """Answer one incoming message with the first handler whose filters all pass."""
+        found = self.resolve(ctx)
+        if found is None:
+            return None
+        router, fn = found
+        log.debug("%s handled by %s.%s", ctx.incoming.key, router.name, fn.__name__)
+        return fn(ctx)

@@ -24,22 +24,16 @@ from bot.events import casework, ratings
 from bot.orders import lifecycle, orders, present, queries, services_menu
 from bot.orders.queries import NotYours
 from handlers import texts
-from handlers.common import router as common_router
-from handlers.filters import command, dialog, event, is_skip, matches, msg_type, role
-from handlers.router import Context, Router, include
+from handlers.common import about, help_and_fallback
+from handlers.filters import command, dialog, is_skip, matches, msg_type, role
+from handlers.router import Context, Router
 
-router = include(Router("volunteer"))
+router = Router("volunteer")
 PRIVATE = re.compile(r"不要公开|别公开|不公开|不要晒单|不晒单|不要晒")
 MENU_WORDS = ("便民服务", "我要点单", "点单", "办事", "服务")
 resident_only = role("resident")
 volunteer_only = role("volunteer")
 
-HELP = (
-    "志愿者指令：\n"
-    "· 我的服务（待接、服务中的服务单和志愿时长、积分）\n"
-    "· 抢单 [编号] / 接单 [编号]\n· 完成 [编号] 备注（可再发一张服务照片）\n· 退单 [编号] 原因\n"
-    "不写编号时，指最近的一条服务单。"
-)
 NOT_YOURS = "未找到该服务单，或它没有推送给您。回复“我的服务”查看。"
 ASK_PLACE = "请问在哪个小区、楼栋？可回复“翠柳村3栋”这样的地址或发送位置；回复“跳过”由社区调度员与您联系。"
 
@@ -62,20 +56,6 @@ def _volunteer(ctx: Context) -> Worker:
 
 def _line(order: Order) -> str:
     return f"{order.number}【{lifecycle.STATUS_LABELS[order.status]}】{order.service} · {present.place_of(order)}"
-
-
-# -- the account menu's 便民服务 key (SERVICE) --
-# common's catch-all click handler would answer it with the welcome text, so this handler is
-# registered on the common router, ahead of it.
-
-def _service_click(ctx: Context) -> str:
-    if ctx.role != "resident":
-        return HELP if ctx.role == "volunteer" else services_menu.menu_text()
-    ctx.set_dialog({"state": "awaiting_service", "note": ""})
-    return services_menu.menu_text()
-
-
-common_router.handlers.insert(0, ((event("click"), lambda ctx: ctx.incoming.event_key == "SERVICE"), _service_click))
 
 
 # ==== residents: 点单 ====
@@ -143,10 +123,8 @@ def _placed(ctx: Context, order: Order, offered: list[Worker]) -> str:
 
 
 @router.on(resident_only, dialog("awaiting_order_place"), msg_type("location"))
-def place_by_location(ctx: Context) -> str:
-    order = _dialog_order(ctx)
-    if order is None:
-        return texts.DONE
+@about(_dialog_order)
+def place_by_location(ctx: Context, order: Order) -> str:
     m = ctx.incoming
     return _placed(ctx, order, orders.set_place(ctx.session, order, lat=m.lat, lng=m.lng, label=m.label))
 
@@ -154,10 +132,8 @@ def place_by_location(ctx: Context) -> str:
 @router.on(resident_only, dialog("awaiting_order_place"), msg_type("text", "voice"),
            lambda ctx: bool(ctx.text) and not NUMBER_IN_TEXT.search(ctx.text)
            and not command("查询", "我的事件", "我的点单", "帮助", "撤销", "取消")(ctx))
-def place_by_text(ctx: Context) -> str:
-    order = _dialog_order(ctx)
-    if order is None:
-        return texts.DONE
+@about(_dialog_order)
+def place_by_text(ctx: Context, order: Order) -> str:
     return _placed(ctx, order, orders.set_place(ctx.session, order, text=ctx.text))
 
 
@@ -396,11 +372,4 @@ def my_services(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-@router.on(volunteer_only, command("帮助", "菜单", "help"))
-def help_menu(ctx: Context) -> str:
-    return HELP
-
-
-@router.on(volunteer_only, msg_type("text", "voice"))
-def unknown_command(ctx: Context) -> str:
-    return "没有识别到指令。\n" + HELP
+help_and_fallback(router, volunteer_only, texts.VOLUNTEER_HELP)  # last: any other text gets the role's commands

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from bot.domain.lifecycle import STATUS_LABELS
+from bot.domain.lifecycle import EVENTS, STATUS_LABELS
 from bot.domain.models import Event, Worker
 from bot.domain.states import IllegalTransition
 from bot.domain.vocabulary import NUMBER_IN_TEXT, find_number
 from bot.events import casework
 from bot.events.casework import NotYours
 from handlers import texts
+from handlers.common import help_and_fallback
 from handlers.filters import command, msg_type, role
-from handlers.router import Context, Router, include
+from handlers.router import Context, Router
 
-router = include(Router("worker"))
+router = Router("worker")
 BIND_FAILURES_PER_HOUR = 5
 worker_only = role("grid_worker")
 
-HELP = (
-    "网格员指令：\n"
-    "· 我的任务\n· 接单 [编号]\n· 进展 [编号] 内容（可再发照片）\n· 办结 [编号] 结果（可再发办结后照片）\n"
-    "· 退回 [编号] 原因\n· 上报 [编号] 原因（升级处理）\n· 巡查 问题描述（巡查发现的问题）\n"
-    "不写编号时，指最近的一条任务。"
-)
-VOLUNTEER_HELP = "志愿者指令：\n· 抢单 [编号]\n· 完成 [编号] 备注（可再发照片）\n· 退单 [编号]\n· 我的服务"
 NOT_YOURS = "未找到该任务，或它不是派给您的任务。回复“我的任务”查看。"
 
 
@@ -67,7 +63,7 @@ def bind(ctx: Context) -> str:
     ctx.__dict__.pop("role", None)
     grid = worker.grid.full_name if worker.grid else "未分配网格"
     title = "志愿者" if worker.role == "volunteer" else "网格员"
-    commands = HELP if worker.role == "grid_worker" else VOLUNTEER_HELP
+    commands = texts.WORKER_HELP if worker.role == "grid_worker" else texts.VOLUNTEER_HELP
     return f"绑定成功！{worker.name}（{title}，{grid}）。\n{commands}"
 
 
@@ -82,64 +78,55 @@ def my_tasks(ctx: Context) -> str:
     return "您的任务：\n" + "\n".join(lines) + "\n回复“接单 编号”开始处置。"
 
 
-def _act(ctx: Context, words: tuple[str, ...], action, *, need_note: str | None = None,
-         statuses=Event.WORKING_STATES) -> str:
-    number, note = _args(ctx, *words)
-    try:
-        event = casework.task(ctx.session, _worker(ctx), number, statuses)
-    except NotYours:
-        return NOT_YOURS if number else "您目前没有待处置的任务。"
-    if need_note and not note:
-        return need_note.format(number=event.number)
-    try:
-        return action(event, note)
-    except IllegalTransition as exc:
-        return str(exc)
+@dataclass(frozen=True)
+class Casework:
+    """One command on a task: its word, the domain call, the reply, and what it needs."""
+
+    word: str
+    do: Callable[[Context, Worker, Event, str], object]  # (ctx, worker, task, note) → result for the reply
+    reply: str  # formatted with the task's {number} and {grade} and the call's {result}
+    need_note: str = ""  # asked for when the command came without a note
+    statuses: tuple[str, ...] = Event.WORKING_STATES  # the tasks it may apply to
 
 
-@router.on(worker_only, command("接单"))
-def accept(ctx: Context) -> str:
-    def run(event, _note):
-        casework.accept(ctx.session, _worker(ctx), event)
-        return f"已接单 {event.number}，已通知居民。\n处置中可回复“进展 内容”，完成后回复“办结 结果”并发送办结照片。"
-
-    return _act(ctx, ("接单",), run, statuses=("assigned",))
-
-
-@router.on(worker_only, command("进展"))
-def progress(ctx: Context) -> str:
-    def run(event, note):
-        casework.progress(ctx.session, _worker(ctx), event, note)
-        return f"进展已记录并推送给居民：{event.number}"
-
-    return _act(ctx, ("进展",), run, need_note="请写明进展，如“进展 {number} 已联系物业，明天更换灯泡”。")
-
-
-@router.on(worker_only, command("办结"))
-def complete(ctx: Context) -> str:
-    def run(event, note):
-        casework.complete(ctx.session, _worker(ctx), event, note)
-        return f"已办结 {event.number}，等待核查结案。可再发一张办结后的照片作为佐证。"
-
-    return _act(ctx, ("办结",), run, need_note="请写明办理结果，如“办结 {number} 已更换灯泡”。")
+CASEWORK = (
+    Casework("接单", lambda ctx, worker, event, _: casework.accept(ctx.session, worker, event),
+             "已接单 {number}，已通知居民。\n处置中可回复“进展 内容”，完成后回复“办结 结果”并发送办结照片。",
+             statuses=EVENTS.states_for("accept")),
+    Casework("进展", lambda ctx, worker, event, note: casework.progress(ctx.session, worker, event, note),
+             "进展已记录并推送给居民：{number}", "请写明进展，如“进展 {number} 已联系物业，明天更换灯泡”。"),
+    Casework("办结", lambda ctx, worker, event, note: casework.complete(ctx.session, worker, event, note),
+             "已办结 {number}，等待核查结案。可再发一张办结后的照片作为佐证。",
+             "请写明办理结果，如“办结 {number} 已更换灯泡”。"),
+    Casework("退回", lambda ctx, worker, event, note: casework.give_back(ctx.session, worker, event, note),
+             "已退回 {number}，调度员将重新派单。", "退回需写明原因，如“退回 {number} 不属于本网格”。"),
+    Casework("上报", lambda ctx, worker, event, note: casework.escalate(
+                 ctx.session, event, actor="worker", actor_name=worker.name, reason=note),
+             "已上报 {number}，升级为{grade}类，转{result}处理。", "上报需写明原因，如“上报 {number} 涉及多个部门”。"),
+)
 
 
-@router.on(worker_only, command("退回"))
-def give_back(ctx: Context) -> str:
-    def run(event, reason):
-        casework.give_back(ctx.session, _worker(ctx), event, reason)
-        return f"已退回 {event.number}，调度员将重新派单。"
+def _casework_handler(step: Casework):
+    def handle(ctx: Context) -> str:
+        number, note = _args(ctx, step.word)
+        try:
+            event = casework.task(ctx.session, _worker(ctx), number, step.statuses)
+        except NotYours:
+            return NOT_YOURS if number else "您目前没有待处置的任务。"
+        if step.need_note and not note:
+            return step.need_note.format(number=event.number)
+        try:
+            result = step.do(ctx, _worker(ctx), event, note)
+        except IllegalTransition as exc:
+            return str(exc)
+        return step.reply.format(number=event.number, grade=event.grade, result=result)
 
-    return _act(ctx, ("退回",), run, need_note="退回需写明原因，如“退回 {number} 不属于本网格”。")
+    handle.__name__ = f"casework_{step.word}"
+    return handle
 
 
-@router.on(worker_only, command("上报"))
-def escalate(ctx: Context) -> str:
-    def run(event, reason):
-        label = casework.escalate(ctx.session, event, actor="worker", actor_name=_worker(ctx).name, reason=reason)
-        return f"已上报 {event.number}，升级为{event.grade}类，转{label}处理。"
-
-    return _act(ctx, ("上报",), run, need_note="上报需写明原因，如“上报 {number} 涉及多个部门”。")
+for _step in CASEWORK:
+    router.on(worker_only, command(_step.word))(_casework_handler(_step))
 
 
 @router.on(worker_only, command("巡查上报", "巡查"))
@@ -162,11 +149,4 @@ def evidence(ctx: Context) -> str:
     return f"照片已作为佐证附到任务 {event.number}。"
 
 
-@router.on(worker_only, command("帮助", "菜单", "help"))
-def help_menu(ctx: Context) -> str:
-    return HELP
-
-
-@router.on(worker_only, msg_type("text", "voice"))
-def unknown_command(ctx: Context) -> str:
-    return "没有识别到指令。\n" + HELP
+help_and_fallback(router, worker_only, texts.WORKER_HELP)  # last: any other text gets the role's commands

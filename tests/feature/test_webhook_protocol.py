@@ -134,9 +134,9 @@ def test_event_retries_are_deduplicated_by_sender_and_create_time(wx):
 
 
 def test_retry_arriving_while_first_attempt_runs_is_answered_without_processing_twice(wx, monkeypatch):
-    import handlers.router as router
+    import handlers
 
-    original = router.dispatch
+    original = handlers.dispatch
 
     def slow_dispatch(ctx):
         time.sleep(1.0)
