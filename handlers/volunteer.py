@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from bot.domain.models import Order, Worker
+from bot.domain.ownership import NotYours
 from bot.domain.states import IllegalTransition
 from bot.domain.vocabulary import (
     NUMBER_IN_TEXT,
@@ -22,7 +23,6 @@ from bot.domain.vocabulary import (
 )
 from bot.events import casework, ratings
 from bot.orders import lifecycle, orders, present, queries, services_menu
-from bot.orders.queries import NotYours
 from handlers import texts
 from handlers.common import about, help_and_fallback
 from handlers.filters import command, dialog, is_skip, matches, msg_type, role

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from bot.domain.lifecycle import EVENTS, STATUS_LABELS
 from bot.domain.models import Event, Worker
+from bot.domain.ownership import NotYours
 from bot.domain.states import IllegalTransition
 from bot.domain.vocabulary import NUMBER_IN_TEXT, find_number
 from bot.events import casework
-from bot.events.casework import NotYours
 from handlers import texts
 from handlers.common import help_and_fallback
 from handlers.filters import command, msg_type, role

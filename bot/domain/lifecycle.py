@@ -8,7 +8,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from bot.domain import deadlines
 from bot.domain.models import Event, TimelineEntry
-from bot.domain.states import StateMachine
+from bot.domain.states import SHARED_ACTION_LABELS, StateMachine
 
 STATUS_LABELS = {
     "reported": "待受理",
@@ -23,9 +23,8 @@ STATUS_LABELS = {
 }
 
 ACTION_LABELS = {
+    **SHARED_ACTION_LABELS,
     "report": "上报",
-    "assign": "派单",
-    "accept": "接单",
     "progress": "进展",
     "supplement": "补充",
     "complete": "办结",
@@ -37,7 +36,6 @@ ACTION_LABELS = {
     "reject": "不予受理",
     "cancel": "撤销",
     "merge": "合并",
-    "note": "备注",
 }
 
 # (from, action) → to.  Self-loops record notes without changing state.

@@ -19,6 +19,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.core.db import utcnow
 
+# Actions that mean the same for every noun; each machine adds its own labels to these.
+SHARED_ACTION_LABELS = {"assign": "派单", "accept": "接单", "note": "备注"}
+
 
 class IllegalTransition(ValueError):
     """The action is not allowed in the thing's current state; nothing was changed."""

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.core.db import utcnow
 from bot.domain.lifecycle import EVENTS, transition
 from bot.domain.models import BindCode, Event, Worker
+from bot.domain.ownership import numbered_or_latest
 from bot.domain.vocabulary import UNIT_LABELS, next_grade
 from bot.events import intake
 from bot.notify import notices
@@ -19,10 +20,6 @@ from bot.places.routing import route
 from bot.timelimits import rounds
 
 CODE_TTL = timedelta(hours=24)
-
-
-class NotYours(PermissionError):
-    """The event is not this worker's task (or does not exist: the same answer)."""
 
 
 def _hash(code: str) -> str:
@@ -76,15 +73,9 @@ def my_tasks(session: Session, worker: Worker, statuses=Event.WORKING_STATES, li
 
 def task(session: Session, worker: Worker, number: str | None, statuses=Event.WORKING_STATES) -> Event:
     """The numbered task, or the worker's most recent one; only the worker's own."""
-    if number:
-        event = session.scalar(select(Event).where(Event.number == number.upper()))
-        if event is None or event.worker_id != worker.id:
-            raise NotYours(number)
-        return event
-    tasks = my_tasks(session, worker, statuses, limit=1)
-    if not tasks:
-        raise NotYours("")
-    return tasks[0]
+    return numbered_or_latest(
+        number, lambda n: session.scalar(select(Event).where(Event.number == n.upper())),
+        lambda event: event.worker_id == worker.id, lambda: my_tasks(session, worker, statuses, limit=1))
 
 
 def accept(session: Session, worker: Worker, event: Event) -> None:

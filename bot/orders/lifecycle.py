@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Order, OrderEntry
-from bot.domain.states import ChangedFirst, StateMachine
+from bot.domain.states import SHARED_ACTION_LABELS, ChangedFirst, StateMachine
 
 STATUS_LABELS = {
     "requested": "待派单",
@@ -21,17 +21,15 @@ STATUS_LABELS = {
     "cancelled": "已取消",
 }
 ACTION_LABELS = {
+    **SHARED_ACTION_LABELS,
     "order": "点单",
     "offer": "推送抢单",
-    "assign": "派单",
-    "accept": "接单",
     "timeout": "超时退回",
     "give_back": "退单",
     "complete": "完成",
     "rate": "评单",
     "place": "补充地点",
     "photo": "上传照片",
-    "note": "备注",
     "cancel": "取消",
 }
 # (from, action) → to.  Self-loops record notes without changing state.

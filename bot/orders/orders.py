@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from bot.core.db import utcnow
 from bot.domain.models import Order, OrderOffer, OrderPhoto, PointsEntry, Worker
 from bot.domain.numbering import next_number
+from bot.domain.ownership import NotYours
 from bot.domain.states import IllegalTransition
 from bot.domain.vocabulary import RATING_SCALE
 from bot.events.intake import resident
 from bot.orders import notices
 from bot.orders.lifecycle import Taken, record_order, relate, transition
-from bot.orders.queries import NotYours, matching_volunteers, offered_to
+from bot.orders.queries import matching_volunteers, offered_to
 from bot.orders.services_menu import Service
 from bot.places.routing import grid_by_location, grid_by_text
 from settings import get_settings

@@ -6,12 +6,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Order, OrderOffer, PointsEntry, Resident, Worker
+from bot.domain.ownership import numbered_or_latest
 from bot.orders import services_menu
 from bot.orders.present import SHOWN_RATINGS
-
-
-class NotYours(PermissionError):
-    """The order was not offered or assigned to this volunteer (or does not exist: the same answer)."""
 
 
 def by_number(session: Session, number: str) -> Order | None:
@@ -62,17 +59,10 @@ def volunteer_orders(session: Session, volunteer: Worker, statuses=(*Order.OPEN_
 
 def volunteer_order(session: Session, volunteer: Worker, number: str | None, statuses) -> Order:
     """The numbered order if it is the volunteer's (or offered to them); else their most recent one."""
-    if number:
-        order = by_number(session, number)
-        if order is None:
-            raise NotYours(number)
-        if order.volunteer_id != volunteer.id and not offered_to(session, order, volunteer):
-            raise NotYours(number)
-        return order
-    found = volunteer_orders(session, volunteer, statuses, limit=1)
-    if not found:
-        raise NotYours("")
-    return found[0]
+    return numbered_or_latest(
+        number, lambda n: by_number(session, n),
+        lambda order: order.volunteer_id == volunteer.id or offered_to(session, order, volunteer),
+        lambda: volunteer_orders(session, volunteer, statuses, limit=1))
 
 
 def totals(session: Session, volunteer: Worker) -> tuple[float, float, int]:
