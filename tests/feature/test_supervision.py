@@ -154,13 +154,18 @@ def test_two_sweepers_fire_each_notice_once(limits):
     assert len(pushes(WORKER, "督办")) == 8 and len(pushes(DISPATCHER, "督办")) == 8
 
 
+def resolve_due(openid: str, text: str, grade: str, start: datetime) -> datetime:
+    """The resolve due time of a new event of `grade` whose clock starts at `start`."""
+    with db.session_scope() as session:
+        event = report(session, Report(openid=openid, text=text)).event
+        event.grade = grade
+        rounds.start_round(event, start, new_round=False)
+        return event.resolve_due_at
+
+
 def test_working_day_limits_across_national_day(clean):
     start = datetime(2026, 9, 30, 10, 0, tzinfo=SH)
-    with db.session_scope() as session:
-        event = report(session, Report(openid="o-holiday", text="东亭小区路灯不亮")).event
-        event.grade = "B"
-        rounds.start_round(event, start, new_round=False)
-        resolve = event.resolve_due_at
+    resolve = resolve_due("o-holiday", "东亭小区路灯不亮", "B", start)
     expected = policy.due(start, "3wd")
     assert resolve == expected
     assert resolve.astimezone(SH).date() == datetime(2026, 10, 10).date()  # the 调休 Saturday counts
@@ -168,11 +173,7 @@ def test_working_day_limits_across_national_day(clean):
 
 def test_fifteen_working_days_from_28_december_get_a_due_date(clean):
     start = datetime(2026, 12, 28, 10, 0, tzinfo=SH)
-    with db.session_scope() as session:
-        event = report(session, Report(openid="o-newyear", text="东亭小区危房需要鉴定")).event
-        event.grade = "D"
-        rounds.start_round(event, start, new_round=False)
-        due = event.resolve_due_at
+    due = resolve_due("o-newyear", "东亭小区危房需要鉴定", "D", start)
     assert due.astimezone(SH).year == 2027 and due > start + timedelta(days=15)
 
 
