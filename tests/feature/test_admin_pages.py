@@ -7,114 +7,22 @@ street's events. Screenshots go to tests/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
-import base64
-import io
 import re
-import shutil
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import pytest
-from openpyxl import load_workbook
 from sqlalchemy import select
 
-from admin.auth import add_user
 from bot.core import db
 from bot.core.db import utcnow
-from bot.domain.models import Attachment, Event, Grid, LoginSession, Worker
-from bot.events import intake
-from bot.wechat.media import media_dir
+from bot.domain.models import Event, LoginSession, Worker
 from tests.support.admin import PASSWORD, browser_login, logged_in
-from tests.support.chat import NUMBER, event
+from tests.support.admin_site import RESIDENT, WANG_FANG, ZHANG_MIN
+from tests.support.browser import require_chromium, shot
+from tests.support.chat import event
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).parents[1] / "screenshots"  # tests/screenshots, ignored by git
-RESIDENT, EVIL, OTHER_RESIDENT = "o-admin-resident", "o-admin-evil", "o-admin-other"
-WANG_FANG, ZHANG_MIN = "o-demo-worker-3", "o-demo-worker-1"  # demo workers, pre-bound
-SCRIPT_TEXT = "东亭小区门口垃圾没人清运<script>window.__xss=1;alert('xss')</script><img src=x onerror=alert(2)>"
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-FORMULA_TEXT = "=HYPERLINK(\"http://evil.example\",\"点我\") 翠柳小区路灯不亮，联系13912345678"
-
-from playwright import sync_api  # noqa: E402  (the test extra installs it)
-
-expect = sync_api.expect
-if not Path(CHROMIUM).exists():  # a missing browser must fail the run, not hide the admin tests
-    raise RuntimeError(f"{CHROMIUM} is missing: run scripts/install-test-deps (the README's test command does)")
-
-
-@pytest.fixture(scope="module")
-def browser_context():
-    profile = tempfile.mkdtemp(prefix="wl-chromium-")
-    with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1366, "height": 768},
-            locale="zh-CN", timezone_id="Asia/Shanghai", accept_downloads=True)
-        yield context
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-@pytest.fixture
-def browser(browser_context):
-    browser_context.clear_cookies()
-    page = browser_context.new_page()
-    page.set_default_timeout(15000)
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
-    page.dialogs = dialogs
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.js_errors = errors
-    yield page
-    page.close()
-
-
-@pytest.fixture
-def site(wx, clean):
-    """Users of every role, a second street with its own dispatcher, and events made through chat."""
-    with db.session_scope() as session:
-        add_user(session, "admin1", PASSWORD, "admin")
-        add_user(session, "disp1", PASSWORD, "dispatcher")
-        add_user(session, "viewer1", PASSWORD, "viewer")
-        street = session.scalar(select(Grid).where(Grid.name == "水果湖街道"))
-        add_user(session, "shuiguohu", PASSWORD, "dispatcher", street)
-        other = Grid(name="中南路街道", level="street", parent_id=street.parent_id)
-        session.add(other)
-        session.flush()
-        community = Grid(name="丁字桥社区", level="community", parent=other)
-        grid = Grid(name="丁字桥一网格", level="grid", parent=community, aliases="丁字桥小区")
-        session.add_all([community, grid])
-        session.flush()
-        session.add(Worker(name="孙丽", phone="13800000099", role="grid_worker", grid=grid))
-        add_user(session, "zhongnan", PASSWORD, "dispatcher", other)
-        other_event = intake.report(session, intake.Report(openid=OTHER_RESIDENT, text="丁字桥小区路面塌陷一个大坑"),
-                                    grid_hint=grid).event
-        other_number = other_event.number
-    for openid in (RESIDENT, EVIL, WANG_FANG, ZHANG_MIN):
-        wx.text(openid, "你好")  # open the 48-hour windows
-    light = NUMBER.search(wx.text(RESIDENT, "幸福小区3栋楼道灯坏了，晚上黑漆漆的，电话13987654321").text).group(0)
-    evil = NUMBER.search(wx.text(EVIL, SCRIPT_TEXT).text).group(0)
-    formula = NUMBER.search(wx.text(RESIDENT, FORMULA_TEXT).text).group(0)
-    with db.session_scope() as session:  # a resident's photo, as the media job stores it
-        found = session.scalar(select(Event).where(Event.number == light))
-        path = media_dir() / str(found.id) / "1.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(PNG))
-        photo = Attachment(event=found, kind="image", media_id="m-1", local_path=str(path))
-        session.add(photo)
-        session.flush()
-        clean.photo_id = photo.id
-    clean.numbers = {"light": light, "evil": evil, "formula": formula, "other": other_number}
-    return clean
-
-
-def shot(page, name: str, full_page: bool = False) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+expect = require_chromium().expect
 
 
 def test_login_page_and_wrong_password(browser, site):
@@ -381,86 +289,5 @@ def test_people_bind_code_and_worker_edit(browser, site):
         assert session.scalar(select(Worker.name).where(Worker.phone == "13800000003")) == "王芳芳"
 
 
-def test_excel_ledger_masks_phones_and_defuses_formulas(site):
-    with logged_in(site, "disp1") as (client, _):
-        answer = client.get("/api/events.xlsx")
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
-    sheet = load_workbook(io.BytesIO(answer.content)).active
-    rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][0] == "事件编号" and len(rows) == 5
-    cells = [str(c) for row in rows for c in row if c is not None]
-    assert not any("13987654321" in c or "13912345678" in c for c in cells)
-    assert any("139****4321" in c for c in cells)
-    formula = next(r for r in rows if r[0] == site.numbers["formula"])
-    assert formula[7].startswith("'=HYPERLINK")
-    assert all(not str(c).startswith(("=", "+", "-", "@")) for c in cells)
-
-
 def test_screenshots_dir_is_ignored():
     assert "tests/screenshots/" in (Path(__file__).parents[2] / ".gitignore").read_text()
-
-
-def test_event_list_api_filters_search_and_paging(site):
-    with db.session_scope() as session:
-        for index in range(23):
-            intake.report(session, intake.Report(openid=f"o-bulk-{index}", text=f"东亭小区{index}号楼下垃圾没人清运"))
-        late = session.scalar(select(Event).where(Event.number == site.numbers["light"]))
-        late.resolve_due_at = utcnow() - timedelta(hours=1)  # past its limit: 督办
-        old = session.scalar(select(Event).where(Event.number == site.numbers["evil"]))
-        old.created_at = utcnow() - timedelta(days=40)
-    with logged_in(site, "disp1") as (client, _):
-        def numbers(**params) -> list[str]:
-            answer = client.get("/api/events", params={"per_page": 100, **params})
-            assert answer.status_code == 200, answer.text
-            return [e["number"] for e in answer.json()["events"]]
-
-        first = client.get("/api/events").json()
-        assert first["total"] == 27 and first["pages"] == 2 and len(first["events"]) == 20
-        second = client.get("/api/events", params={"page": 2}).json()
-        assert len(second["events"]) == 7
-        assert not {e["number"] for e in first["events"]} & {e["number"] for e in second["events"]}
-        assert numbers(overdue=1) == [site.numbers["light"]]
-        assert site.numbers["light"] not in numbers(category="environment")
-        assert numbers(category="property") == [site.numbers["light"]]
-        assert numbers(grade="B") == [site.numbers["other"]]
-        week_ago = (utcnow() - timedelta(days=7)).date().isoformat()
-        assert site.numbers["evil"] not in numbers(date_from=week_ago)
-        assert numbers(date_to=week_ago) == [site.numbers["evil"]]
-        assert numbers(q="东亭小区7号楼") and len(numbers(q="东亭小区7号楼")) == 1
-        assert numbers(q=site.numbers["formula"].lower()) == [site.numbers["formula"]]
-        counts = client.get("/api/events").json()["counts"]
-        assert sum(counts.values()) == 27
-    with logged_in(site, "viewer1") as (client, _):
-        assert client.get("/api/events", params={"q": "13987654321"}).json()["total"] == 0  # no phone search
-        listed = client.get("/api/events", params={"per_page": 100}).json()["events"]
-        assert all("13987654321" not in (e["text"] or "") for e in listed)
-
-
-def test_import_export_grids_and_volunteers_through_the_api(site):
-    header = "区,街道,社区,网格,别名,网格员,手机号\n"
-    bad = header + "武昌区,水果湖街道,东亭社区,新网格,,小周,13911112222\n武昌区,,东亭社区,坏网格,,,\n"
-    good = header + "武昌区,水果湖街道,东亭社区,东亭三网格,东亭三村,周洁,13911112222\n"
-    volunteers = "姓名,手机号,技能,网格\n小李,13900001111,磨刀|修伞,东亭一网格\n"
-    with logged_in(site, "disp1") as (client, csrf):
-        def upload(path: str, text: str, name: str = "grids.csv", token: str = csrf):
-            return client.post(path, files={"file": (name, text.encode(), "text/csv")}, headers={"X-CSRF-Token": token})
-
-        refused = upload("/api/grids/import", bad)
-        assert refused.status_code == 400
-        assert any(e.startswith("第3行") for e in refused.json()["detail"]["errors"]), refused.json()
-        assert "新网格" not in client.get("/api/grids").text  # nothing half-imported
-        assert upload("/api/grids/import", good, token="forged").status_code == 403
-        assert upload("/api/grids/import", good).json()["grids_created"] == 1
-        assert "东亭三网格" in client.get("/api/grids").text
-        assert upload("/api/volunteers/import", volunteers, "v.csv").status_code == 200
-        assert "小李" in [w["name"] for w in client.get("/api/workers", params={"role": "volunteer"}).json()]
-        sheet = load_workbook(io.BytesIO(client.get("/api/grids/export").content)).active
-        assert ["区", "街道", "社区", "网格", "别名", "网格员", "手机号"] == [c.value for c in sheet[1]]
-        assert any(row[3] == "东亭三网格" and row[6] == "13911112222" for row in sheet.iter_rows(values_only=True))
-    with logged_in(site, "zhongnan") as (client, csrf):  # a street dispatcher may not rewrite the district
-        answer = client.post("/api/grids/import", files={"file": ("g.csv", good.encode(), "text/csv")},
-                             headers={"X-CSRF-Token": csrf})
-        assert answer.status_code == 403
-        sheet = load_workbook(io.BytesIO(client.get("/api/grids/export").content)).active
-        assert [row[3] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["丁字桥一网格"]
