@@ -73,14 +73,23 @@ class Store:
 
     # -- rate limit: fixed one-minute window per OpenID --
     def hit_rate_limit(self, scope: str, limit: int, window: int = 60, count: bool = True) -> bool:
-        """Count one hit (or, with count=False, only look) and say whether the window's limit is passed."""
-        key = f"wl:rate:{scope}:{int(time.time() // window)}"
-        if not count:
-            return int(self.r.get(key) or 0) >= limit
-        hits = self.r.incr(key)
-        if hits == 1:
-            self.r.expire(key, window * 2)
-        return hits > limit
+        """Count one hit (or, with count=False, only look) and say whether the limit is passed.
+
+        A sliding window: this window's hits plus the previous window's, weighted by how much of it
+        still lies within the last `window` seconds — so a burst across the turn of a minute is
+        limited like any other, at the cost of one more read."""
+        now = time.time()
+        bucket = int(now // window)
+        key = f"wl:rate:{scope}:{bucket}"
+        if count:
+            hits = self.r.incr(key)
+            if hits == 1:
+                self.r.expire(key, window * 2)
+        else:
+            hits = int(self.r.get(key) or 0)
+        earlier = int(self.r.get(f"wl:rate:{scope}:{bucket - 1}") or 0)
+        estimate = hits + earlier * (1 - (now % window) / window)
+        return estimate > limit if count else estimate >= limit
 
     # -- locks (scheduler leader, token refresh) --
     def acquire_lock(self, name: str, ttl: int, owner: str | None = None) -> str | None:

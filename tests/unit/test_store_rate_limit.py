@@ -1,0 +1,34 @@
+"""Rate limits count a sliding window: a burst that straddles the turn of a minute is still limited."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from bot.core import store as store_module
+from bot.core.store import Store
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [1_800_000_000.0 - 0.5]  # half a second before a minute turns
+
+    monkeypatch.setattr(store_module.time, "time", lambda: now[0])
+    return now
+
+
+def test_a_burst_across_the_minute_is_still_limited(clock):
+    store = Store(fakeredis.FakeRedis(server=fakeredis.FakeServer()), embedded=True)
+    allowed = [not store.hit_rate_limit("o-burst", 3) for _ in range(3)]
+    clock[0] += 1.0  # the next minute has begun
+    allowed += [not store.hit_rate_limit("o-burst", 3) for _ in range(2)]
+    assert allowed == [True, True, True, False, False]
+
+
+def test_the_window_slides_open_again(clock):
+    store = Store(fakeredis.FakeRedis(server=fakeredis.FakeServer()), embedded=True)
+    for _ in range(3):
+        store.hit_rate_limit("o-later", 3)
+    assert store.hit_rate_limit("o-later", 3, count=False)  # looking does not count
+    clock[0] += 61  # a whole window later the earlier hits have slid out
+    assert not store.hit_rate_limit("o-later", 3)
