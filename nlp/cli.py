@@ -19,7 +19,8 @@ from rich.table import Table
 import nlp
 from nlp.evaluate import evaluate, message_text, read_labelled
 
-OUTPUT_FIELDS = ("id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule")
+OUTPUT_FIELDS = ("id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule",
+                 "service")
 
 nlp_app = typer.Typer(
     help="分类规则工具：挖掘、评估 (mine and measure classification rules)", no_args_is_help=True

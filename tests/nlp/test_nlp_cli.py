@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from nlp.cli import classify_command, nlp_app
 from nlp.rules import load_rules_file
 
-FIELDS = {"id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule"}
+FIELDS = {"id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule", "service"}
 
 TRAIN = [
     ("学校 食堂 饭菜 学生 老师", "教育"),
