@@ -17,6 +17,7 @@ from nlp.concepts import Pattern, Vocab
 
 # scope qualifiers that cancel a danger in their clause; negation only cancels what follows it
 CLAUSE_QUALIFIERS = ("past", "hypothetical", "chronic", "policy", "hedge")
+DANGER_WEIGHT = 4.0  # a danger now is strong evidence for its kind's category
 QUALIFIER_LABELS = {"negation": "否定", "past": "过去", "hypothetical": "假设/担心", "chronic": "长期/慢性",
                     "policy": "政策咨询", "hedge": "隐患/宣传", "reassure": "已无大碍"}
 
@@ -80,7 +81,7 @@ class Engine:
         terms = dict(v.terms)
         for w in self.connectives:
             terms.setdefault(w, set())
-        self.terms = _inherit(terms, set(self.q.values()))
+        self.terms = _inherit(terms, set(self.q.values()), self.q.get("neutral"))
         self.single = frozenset(t for t in self.terms if len(t) == 1)
         self.rx = scanner.trie_regex(self.terms)
 
@@ -95,21 +96,26 @@ class Engine:
         at: dict[int, tuple[int, int, str]] = {}
         cl: list[dict[int, int]] = [{} for _ in sc.clauses]
         terms = self.terms
+        loose: set[int] = set()  # ids seen only as a one-character word inside a longer jieba word
         for s, e, t, ci in sc.hits:
-            if t in self.single:  # a one-character word counts only as a whole jieba word (树 ≠ 树立)
+            inside = False
+            if t in self.single:  # alone, a one-character keyword needs a whole jieba word (树 ≠ 树立)
                 if bounds is None:
                     bounds = _bounds(text)
-                if s not in bounds or e not in bounds:
-                    continue
+                inside = s not in bounds or e not in bounds
             for i in terms.get(t, ()):
                 if i not in at:
                     at[i] = (s, ci, t)
+                    if inside:
+                        loose.add(i)
+                elif not inside:
+                    loose.discard(i)
                 cl[ci].setdefault(i, s)
         ev = Evidence(sc, at, cl, [0.0] * self.n, [[0.0] * self.n for _ in sc.clauses])
         seen: set[int] = set()
         for i in list(at):
             for p, ci, w, sub in self.index.get(i, ()):
-                if id(p) in seen:
+                if id(p) in seen or (len(p.pos) == 1 and i in loose):
                     continue
                 where = _fires(p, at, cl)
                 if where is None:
@@ -142,22 +148,41 @@ class Engine:
                 cands += [(p, who) for p in state]
             for p, w in cands:
                 for ci, start in _clauses_firing(p, cl):
-                    why = self._cancel(ev, ci, start)
-                    how = p.text if w is None else f"{ev.term(w)}×{p.text}"
+                    why = self._cancel(ev, ci, start, chronic=w is not None)
+                    how = self.explain(p, ev, ci)
+                    if w is not None:
+                        how = f"{ev.term(w)}×{how}"
                     if why is None and reassure is not None and reassure in at:
                         why = f"{QUALIFIER_LABELS['reassure']}({ev.term(reassure)})"
                     if why:
                         ev.cancelled.append(f"{why}·子句{ci + 1}「{ev.scan.clause_text(ci)}」{kind.label}:{how}")
                         continue
                     ev.danger = Danger(kind.code, kind.label, how, ci)
+                    if kind.category is not None:
+                        ev.scores[kind.category] += DANGER_WEIGHT
+                        ev.clause_scores[ci][kind.category] += DANGER_WEIGHT
+                        ev.hits.append((kind.category, DANGER_WEIGHT, f"危险:{kind.label}"))
                     return
 
-    def _cancel(self, ev: Evidence, ci: int, start: int) -> str | None:
+    def explain(self, p: Pattern, ev: Evidence, ci: int) -> str:
+        """"@fire_now(着火)&@wire(电线)": each part with the word that stood for it in the clause."""
+        out = []
+        for i in p.pos:
+            name = self.vocab.label(i)
+            term = self._term_in(ev, i, ci) if i in ev.clause_ids[ci] else ev.term(i)
+            out.append(f"{name}({term})" if name.startswith("@") else name)
+        return "&".join(out)
+
+    def _cancel(self, ev: Evidence, ci: int, start: int, chronic: bool = True) -> str | None:
         ids = ev.clause_ids[ci]
         neg = self.q.get("negation")
-        if neg is not None and neg in ids and ids[neg] < start:
-            return f"{QUALIFIER_LABELS['negation']}({self._term_in(ev, neg, ci)})"
+        if neg is not None and neg in ids:
+            for _s, e, t, c in ev.scan.hits:  # a negation right before the danger (没有着火, 不是煤气味)
+                if c == ci and start - 3 <= e <= start and neg in self.terms.get(t, ()):
+                    return f"{QUALIFIER_LABELS['negation']}({t})"
         for k in CLAUSE_QUALIFIERS:
+            if k == "chronic" and not chronic:  # 一直冒烟 is still a fire; 一直有心脏病 is not an attack
+                continue
             g = self.q.get(k)
             if g is not None and g in ids:
                 return f"{QUALIFIER_LABELS[k]}({self._term_in(ev, g, ci)})"
@@ -184,13 +209,17 @@ class Engine:
         ev.services.sort(key=lambda x: -x[0])
 
 
-def _inherit(terms: dict[str, set[int]], scoped: set[int]) -> dict[str, tuple[int, ...]]:
+def _inherit(terms: dict[str, set[int]], scoped: set[int], neutral) -> dict[str, tuple[int, ...]]:
     """A term also stands for every shorter term (2+ characters) inside it: the scanner reports the
     longest term only, and 着火了 must still count as the keyword 着火 (and 坏了 as the part 坏 of
-    路灯+坏). Qualifiers are not inherited: 没反应 is a state, not the negation 没."""
+    路灯+坏). Qualifiers are not inherited (没反应 is a state, not the negation 没), and a neutral
+    term inherits nothing (it exists to hide what is inside it: 打不着火 is not 着火)."""
     out = {}
     for t, ids in terms.items():
         got = set(ids)
+        if neutral is not None and neutral in ids:
+            out[t] = tuple(sorted(got))
+            continue
         n = len(t)
         for i in range(n):
             for j in range(i + 1, n + 1 if i else n):

@@ -115,6 +115,7 @@ class DangerKind:
     state: tuple[str, ...] = ()
     who: tuple[str, ...] = ()
     with_: tuple[str, ...] = ()
+    category: int | None = None  # index of the category a danger of this kind is evidence for
 
 
 @dataclass
@@ -448,7 +449,8 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         kinds = tuple(kl)
 
     scope = sections.scope(data, loc, base, _err, _terms, SCOPE_KEYS, concept_table)
-    danger_who, danger_kinds = sections.danger(data, loc, base, _err, _terms, check, DangerKind)
+    danger_who, danger_kinds = sections.danger(data, loc, base, _err, _terms, check, DangerKind,
+                                               [c.code for c in categories])
     if urgent is not None:  # an old-style [urgent] section: its terms are dangers now, its words qualifiers
         danger_kinds = tuple(DangerKind(k.code, k.label, tuple(t for t in k.terms if _plain(t))) for k in kinds)
         scope = {**scope, "negation": negs, "hedge": hedges}

@@ -2,9 +2,9 @@
 intent phrases, service words) found by one trie-shaped regex, and the clauses they fall in.
 
 Why a trie regex: the vocabulary has thousands of terms; testing each term with `in` rescans the
-message once per term. A regex built from the terms' trie is scanned once, in C, and its greedy
-branches give the leftmost-longest term at each point (煤气味 wins over 气味, 没反应 over 没), so a
-short word inside a longer term never counts twice.
+message once per term. A regex built from the terms' trie is scanned once, in C; its greedy
+branches give the longest term starting at each point, and a term lying inside an earlier, longer
+one is dropped (煤气味 hides 气味, 没反应 hides the negation 没, 打不着火 hides 着火).
 
 Clauses: the message is cut at punctuation, spaces and connectives (然后/还有/另外/而且 …, which are
 terms too: 里面还有两个人 keeps its 还有 because the longer term starting earlier wins).
@@ -31,7 +31,7 @@ def trie_regex(terms: Iterable[str]) -> re.Pattern | None:
         node[""] = True
     if not trie:
         return None
-    return re.compile(_node(trie), re.IGNORECASE)
+    return re.compile("(?=(" + _node(trie) + "))", re.IGNORECASE)
 
 
 def _node(node: dict) -> str:
@@ -61,7 +61,16 @@ class Scan:
 
 
 def scan(rx: re.Pattern | None, text: str, connectives: frozenset[str]) -> Scan:
-    raw = [(m.start(), m.end(), m.group(0).lower()) for m in rx.finditer(text)] if rx is not None else []
+    raw = []
+    if rx is not None:
+        # the longest term at every position; a term inside an earlier, longer one is dropped
+        # (没反应 hides 反应, 打不着火 hides 着火) but overlapping ones both count (被关 / 关在车里)
+        reach = 0
+        for m in rx.finditer(text):
+            s, e = m.start(1), m.end(1)
+            if e > reach:
+                raw.append((s, e, m.group(1).lower()))
+                reach = e
     # clause boundaries: punctuation runs and connective terms
     cuts = [(m.start(), m.end()) for m in _PUNCT.finditer(text)]
     cuts += [(s, e) for s, e, t in raw if t in connectives]

@@ -69,12 +69,20 @@ def scope(data, loc, base, err, terms, keys, concept_table) -> dict[str, tuple[s
     return out
 
 
-def danger(data, loc, base, err, terms, check, kind_cls):
+def danger(data, loc, base, err, terms, check, kind_cls, codes=()):
     """([danger] who, kinds). A file without [danger] inherits the base's (and an old-style [urgent]
     section, converted by the caller, replaces it)."""
     raw = data.get("danger")
     if raw is None:
-        return (base.danger_who, base.danger_kinds) if base is not None else ((), ())
+        if base is None:
+            return (), ()
+        # inherited kinds point at categories by the base's indexes: re-map them by code
+        base_codes = [c.code for c in base.categories]
+        kinds = tuple(kind_cls(k.code, k.label, k.now, k.state, k.who, k.with_,
+                               list(codes).index(base_codes[k.category])
+                               if k.category is not None and base_codes[k.category] in codes else None)
+                      for k in base.danger_kinds)
+        return base.danger_who, kinds
     line = loc.section("danger")
     if not isinstance(raw, dict):
         raise err(line, "danger must be a table")
@@ -88,7 +96,7 @@ def danger(data, loc, base, err, terms, check, kind_cls):
         if not isinstance(v, dict):
             raise err(kline, f"danger.{code} must be a table (label, now, state, who, with)")
         for k in v:
-            if k not in {"label", "now", "state", "who", "with"}:
+            if k not in {"label", "now", "state", "who", "with", "category"}:
                 raise err(loc.key(kline, k), f"danger.{code}: unknown key {k!r}")
         label = v.get("label", code)
         if not isinstance(label, str):
@@ -104,5 +112,8 @@ def danger(data, loc, base, err, terms, check, kind_cls):
                      terms(v.get("who", []), loc.key(kline, "who"), f"danger.{code}.who"))
         if not now and not state:
             raise err(kline, f"danger.{code} needs now = [ … ] or state = [ … ]")
-        kinds.append(kind_cls(code, label, now, state, kwho, with_))
+        cat = v.get("category")
+        if cat is not None and cat not in codes:
+            raise err(loc.key(kline, "category"), f"danger.{code}.category: unknown category {cat!r}")
+        kinds.append(kind_cls(code, label, now, state, kwho, with_, list(codes).index(cat) if cat else None))
     return who, tuple(kinds)
