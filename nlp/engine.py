@@ -17,7 +17,7 @@ from nlp.concepts import Pattern, Vocab
 
 # scope qualifiers that cancel a danger in their clause; negation only cancels what follows it
 CLAUSE_QUALIFIERS = ("past", "hypothetical", "chronic", "policy", "hedge")
-DANGER_WEIGHT = 4.0  # a danger now is strong evidence for its kind's category
+DANGER_WEIGHT = 6.0  # a danger now is strong evidence for its kind's category
 QUALIFIER_LABELS = {"negation": "否定", "past": "过去", "hypothetical": "假设/担心", "chronic": "长期/慢性",
                     "policy": "政策咨询", "hedge": "隐患/宣传", "reassure": "已无大碍"}
 
@@ -44,8 +44,11 @@ class Evidence:
     cancelled: list[str] = field(default_factory=list)  # "过去(上个月)·子句1 「…」"
     services: list[tuple[float, str, str]] = field(default_factory=list)  # (score, name, what matched)
 
+    loose: set[int] = field(default_factory=set)  # one-character words inside longer jieba words
+
     def has(self, i: int | None) -> bool:
-        return i is not None and i in self.at
+        """Present (an intent list's one-character word must be a whole jieba word: 乱 ≠ 乱按)."""
+        return i is not None and i in self.at and i not in self.loose
 
     def term(self, i: int | None) -> str | None:
         hit = self.at.get(i) if i is not None else None
@@ -81,7 +84,7 @@ class Engine:
         terms = dict(v.terms)
         for w in self.connectives:
             terms.setdefault(w, set())
-        self.terms = _inherit(terms, set(self.q.values()), self.q.get("neutral"))
+        self.terms, self.inner = _inherit(terms, set(self.q.values()), self.q.get("neutral"))
         self.single = frozenset(t for t in self.terms if len(t) == 1)
         self.rx = scanner.trie_regex(self.terms)
 
@@ -103,15 +106,17 @@ class Engine:
                 if bounds is None:
                     bounds = _bounds(text)
                 inside = s not in bounds or e not in bounds
+            inner = self.inner.get(t, ())
             for i in terms.get(t, ()):
+                inside_i = inside or i in inner
                 if i not in at:
                     at[i] = (s, ci, t)
-                    if inside:
+                    if inside_i:
                         loose.add(i)
-                elif not inside:
+                elif not inside_i:
                     loose.discard(i)
                 cl[ci].setdefault(i, s)
-        ev = Evidence(sc, at, cl, [0.0] * self.n, [[0.0] * self.n for _ in sc.clauses])
+        ev = Evidence(sc, at, cl, [0.0] * self.n, [[0.0] * self.n for _ in sc.clauses], loose=loose)
         seen: set[int] = set()
         for i in list(at):
             for p, ci, w, sub in self.index.get(i, ()):
@@ -209,25 +214,33 @@ class Engine:
         ev.services.sort(key=lambda x: -x[0])
 
 
-def _inherit(terms: dict[str, set[int]], scoped: set[int], neutral) -> dict[str, tuple[int, ...]]:
+def _inherit(terms: dict[str, set[int]], scoped: set[int], neutral):
     """A term also stands for every shorter term (2+ characters) inside it: the scanner reports the
     longest term only, and 着火了 must still count as the keyword 着火 (and 坏了 as the part 坏 of
     路灯+坏). Qualifiers are not inherited (没反应 is a state, not the negation 没), and a neutral
     term inherits nothing (it exists to hide what is inside it: 打不着火 is not 着火)."""
-    out = {}
+    out, inner = {}, {}
     for t, ids in terms.items():
         got = set(ids)
         if neutral is not None and neutral in ids:
             out[t] = tuple(sorted(got))
             continue
         n = len(t)
+        one = set()  # inherited only from a one-character word inside: like a one-character hit
         for i in range(n):
             for j in range(i + 1, n + 1 if i else n):
                 sub = terms.get(t[i:j])
                 if sub:
-                    got.update(x for x in sub if x not in scoped)
+                    new = {x for x in sub if x not in scoped and x not in got}
+                    if j - i == 1:
+                        one |= new
+                    else:
+                        one -= {x for x in sub}
+                    got |= new
         out[t] = tuple(sorted(got))
-    return out
+        if one - ids:
+            inner[t] = frozenset(one - ids)
+    return out, inner
 
 
 def _bounds(text: str) -> set[int]:

@@ -67,7 +67,7 @@ def decide(eng, ev, t: str, placed: bool, welfare: bool, event_number, rating):
     generic = g.get("service")
     if svc is not None:
         return "service", f"{svc[1]}: {svc[2]}", svc[1]
-    if has(generic):
+    if has(generic) and not problem and not has(consult):
         return "service", term(generic), None
     req = g.get("service_request")
     if has(req) and has(g.get("private")) and not has(g.get("public")) and not placed:
@@ -84,7 +84,7 @@ def decide(eng, ev, t: str, placed: bool, welfare: bool, event_number, rating):
 
 def _asks(eng, ev) -> bool:
     """The message also asks for something new (谢谢… 能不能再来修一下)."""
-    return ev.has(eng.intent.get("service_request")) or ev.has(eng.intent.get("chaser"))
+    return ev.has(eng.intent.get("chaser")) or ev.has(eng.intent.get("question"))
 
 
 def _greeting(eng, ev, t: str) -> str | None:
