@@ -9,11 +9,14 @@ dangers a qualifier cancelled) and the menu services named. The classifier decid
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from nlp import scan as scanner
 from nlp import tokenizer
 from nlp.concepts import Pattern, Vocab
+
+log = logging.getLogger("weilinli.nlp")
 
 # scope qualifiers that cancel a danger in their clause; negation only cancels what follows it
 CLAUSE_QUALIFIERS = ("past", "hypothetical", "chronic", "policy", "hedge")
@@ -80,7 +83,13 @@ class Engine:
         self.services = []
         for s in services:
             words = v.group("service." + s.name, list(s.words)) if s.words else None
-            self.services.append((s.name, words, [v.pattern(p) for p in s.match]))
+            pats = []
+            for p in s.match:
+                try:  # a menu pattern may name a concept these rules do not have (a mined file)
+                    pats.append(v.pattern(p))
+                except ValueError as e:
+                    log.debug("service %s: pattern %r skipped: %s", s.name, p, e)
+            self.services.append((s.name, words, pats))
         terms = dict(v.terms)
         for w in self.connectives:
             terms.setdefault(w, set())
