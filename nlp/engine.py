@@ -104,7 +104,6 @@ class Engine:
 
     def evidence(self, text: str) -> Evidence:
         sc = scanner.scan(self.rx, text, self.connectives)
-        bounds = None
         at: dict[int, tuple[int, int, str]] = {}
         cl: list[dict[int, int]] = [{} for _ in sc.clauses]
         terms = self.terms
@@ -112,9 +111,7 @@ class Engine:
         for s, e, t, ci in sc.hits:
             inside = False
             if t in self.single:  # alone, a one-character keyword needs a whole jieba word (树 ≠ 树立)
-                if bounds is None:
-                    bounds = _bounds(text)
-                inside = s not in bounds or e not in bounds
+                inside = not _whole_word(text, s, e)
             inner = self.inner.get(t, ())
             for i in terms.get(t, ()):
                 inside_i = inside or i in inner
@@ -161,7 +158,7 @@ class Engine:
             if state and who is not None and who in at:
                 cands += [(p, who) for p in state]
             for p, w in cands:
-                for ci, start in _clauses_firing(p, cl):
+                for ci, start in _clauses_firing(p, at, cl):
                     why = self._cancel(ev, ci, start, chronic=w is not None)
                     how = self.explain(p, ev, ci)
                     if w is not None:
@@ -252,29 +249,49 @@ def _inherit(terms: dict[str, set[int]], scoped: set[int], neutral):
     return out, inner
 
 
-def _bounds(text: str) -> set[int]:
-    out = {0}
-    pos = 0
-    for tok in tokenizer.cut(text):
+_WINDOW = 4
+
+
+def _whole_word(text: str, s: int, e: int) -> bool:
+    """Whether text[s:e] is a whole jieba word — cutting only a few characters around it, not the
+    whole message (the segmentation of a window agrees with the full one near its middle)."""
+    freq = tokenizer.frequencies()
+    n = len(text)
+    # without HMM jieba joins characters only into dictionary words: none covering this one → whole
+    if not any(freq.get(text[a:b]) for a in range(max(0, s - 3), s + 1)
+               for b in range(max(e, a + 2), min(n, a + 5) + 1)):
+        return True
+    a = max(0, s - _WINDOW)
+    pos, cuts = a, set()
+    for tok in tokenizer.cut(text[a:e + _WINDOW]):
+        cuts.add(pos)
         pos += len(tok)
-        out.add(pos)
-    return out
+    cuts.add(pos)
+    return s in cuts and e in cuts
 
 
 def _fires(p: Pattern, at, cl) -> int | None:
     """The clause where pattern `p` holds (the clause of its first part), else None."""
+    first = at.get(p.pos[0])
+    if first is None:
+        return None
     if not p.clause:
         if all(i in at for i in p.pos) and not any(i in at for i in p.neg):
-            return at[p.pos[0]][1]
+            return first[1]
         return None
-    for ci, ids in enumerate(cl):
-        if all(i in ids for i in p.pos) and not any(i in ids for i in p.neg):
+    for ci in range(first[1], len(cl)):
+        ids = cl[ci]
+        if p.pos[0] in ids and all(i in ids for i in p.pos) and not any(i in ids for i in p.neg):
             return ci
     return None
 
 
-def _clauses_firing(p: Pattern, cl):
+def _clauses_firing(p: Pattern, at, cl):
     """(clause, start of its first part) for every clause where `p` holds — dangers are per clause."""
-    for ci, ids in enumerate(cl):
-        if all(i in ids for i in p.pos) and not any(i in ids for i in p.neg):
+    first = at.get(p.pos[0])
+    if first is None:
+        return
+    for ci in range(first[1], len(cl)):
+        ids = cl[ci]
+        if p.pos[0] in ids and all(i in ids for i in p.pos) and not any(i in ids for i in p.neg):
             yield ci, min(ids[i] for i in p.pos)

@@ -20,18 +20,21 @@ _PUNCT = re.compile(r"[\s,，。.!！?？;；、~～…:：()（）\[\]【】\"�
 
 
 def trie_regex(terms: Iterable[str]) -> re.Pattern | None:
-    """A regex matching any of `terms`, preferring the longest at each position."""
+    """A regex matching any of `terms` (lower-case), preferring the longest at each position.
+
+    No IGNORECASE and no look-ahead: a top-level alternation of literals lets the regex engine skip
+    positions that cannot start a term with one set look-up (the scan runs at C speed)."""
     trie: dict = {}
     for t in terms:
         if not t:
             continue
         node = trie
-        for ch in t:
+        for ch in t.lower():
             node = node.setdefault(ch, {})
         node[""] = True
     if not trie:
         return None
-    return re.compile("(?=(" + _node(trie) + "))", re.IGNORECASE)
+    return re.compile(_node(trie))
 
 
 def _node(node: dict) -> str:
@@ -61,16 +64,26 @@ class Scan:
 
 
 def scan(rx: re.Pattern | None, text: str, connectives: frozenset[str]) -> Scan:
+    low = text.lower()
+    if len(low) != len(text):  # a rare character whose lower case is longer: keep positions right
+        low = text
     raw = []
     if rx is not None:
-        # the longest term at every position; a term inside an earlier, longer one is dropped
-        # (没反应 hides 反应, 打不着火 hides 着火) but overlapping ones both count (被关 / 关在车里)
+        # leftmost-longest terms; then, inside each, a term that starts there and reaches beyond it
+        # (被关 / 关在车里 both count); a term lying inside an earlier one is dropped (没反应 ⊃ 没)
         reach = 0
-        for m in rx.finditer(text):
-            s, e = m.start(1), m.end(1)
+        match = rx.match
+        for m in rx.finditer(low):
+            s, e = m.span()
             if e > reach:
-                raw.append((s, e, m.group(1).lower()))
+                raw.append((s, e, m.group(0)))
                 reach = e
+            for p in range(s + 1, e):
+                m2 = match(low, p)
+                if m2 is not None and m2.end() > reach:
+                    raw.append((p, m2.end(), m2.group(0)))
+                    reach = m2.end()
+        raw.sort()
     # clause boundaries: punctuation runs and connective terms
     cuts = [(m.start(), m.end()) for m in _PUNCT.finditer(text)]
     cuts += [(s, e) for s, e, t in raw if t in connectives]
