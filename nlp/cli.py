@@ -246,7 +246,8 @@ def _eval_resident(console: Console, test: Path, rs, json_out, limit: int) -> No
         f"intent accuracy: [bold]{fig['intent_accuracy']:.4f}[/bold]  "
         f"category accuracy (reports): [bold]{fig['category_accuracy_reports']:.4f}[/bold]  "
         f"urgent P/R: [bold]{fig['urgent_precision']:.4f}/{fig['urgent_recall']:.4f}[/bold]  "
-        f"service accuracy: [bold]{fig['service_accuracy']:.4f}[/bold]"
+        f"service accuracy: [bold]{fig['service_accuracy']:.4f}[/bold]",
+        soft_wrap=True,
     )
     for name in ("intent", "category", "urgent", "service"):
         _report_tables(console, name, reps[name])

@@ -208,13 +208,15 @@ class Engine:
 
     def _services(self, ev: Evidence) -> None:
         for name, words, pats in self.services:
+            # a word of the item (keyword, separable form) beats a combination pattern (理个发 is
+            # 理发 even for an elderly father, whom 上门助老's patterns would also match); then longer
             best = None
             if words is not None and words in ev.at:
                 t = ev.term(words)
-                best = (float(len(t)), t)
+                best = (100.0 + len(t), t)
             for p in pats:
-                if _fires(p, ev.at, ev.clause_ids) is not None and (best is None or best[0] < 10):
-                    best = (10.0, p.text)
+                if (best is None or best[0] < 10 + len(p.pos)) and _fires(p, ev.at, ev.clause_ids) is not None:
+                    best = (10.0 + len(p.pos), p.text)
             if best:
                 ev.services.append((best[0], name, best[1]))
         ev.services.sort(key=lambda x: -x[0])
