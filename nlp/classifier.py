@@ -313,8 +313,8 @@ def _classify(text: str, rules) -> Classification:
 
     event_number = extract.extract_event_number(t)
     rating = extract.extract_rating(t)
-    welfare = best >= 0 and cats[best].code == "welfare"
-    intent, why, service = intents.decide(eng, ev, t, placed, welfare, event_number, rating)
+    best_code = cats[best].code if best >= 0 else None
+    intent, why, service = intents.decide(eng, ev, t, placed, best_code, event_number, rating)
 
     if best >= 0:
         z = sum(math.exp((s - best_total) / rs.temperature) for s in totals)

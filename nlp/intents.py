@@ -19,7 +19,12 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _FILLER = re.compile(r"[啊呀呢哈嘛吧哦喔噢呐么小编客服工作人员请问网格员]+")
 
 
-def decide(eng, ev, t: str, placed: bool, welfare: bool, event_number, rating):
+# a service named only by a combination pattern does not turn a report of these into an order
+PUBLIC_CATEGORIES = frozenset({"security", "dispute", "traffic", "environment", "greening"})
+
+
+def decide(eng, ev, t: str, placed: bool, best_code: str | None, event_number, rating):
+    welfare = best_code == "welfare"
     g = eng.intent
     has = ev.has
     term = ev.term
@@ -27,6 +32,8 @@ def decide(eng, ev, t: str, placed: bool, welfare: bool, event_number, rating):
         return "report", "", None
     problem = has(g.get("problem"))
     svc = ev.services[0] if ev.services else None
+    if svc is not None and svc[0] < 100 and placed and best_code in PUBLIC_CATEGORIES:
+        svc = None  # only a combination pattern (老人+上门) against a public problem (上门推销 … 骗): a report
 
     # rate: 满意/不满意 (+ comment, even one describing the problem again); thanks for a service
     if rating and (extract.rating_at_start(t) or not (problem or placed)):
@@ -43,8 +50,9 @@ def decide(eng, ev, t: str, placed: bool, welfare: bool, event_number, rating):
     ref = g.get("reference")
     for key in ("query", "chaser"):
         q = g.get(key)
-        if has(q) and len(t) <= 40 and (key == "query" or has(ref) or not placed):
-            return "query", term(q) + (f"+{term(ref)}" if has(ref) else ""), None
+        if has(q) and len(t) <= 40 and (key == "query" or has(ref) or not (placed or svc)):
+            extra = term(ref) if has(ref) and term(ref) != term(q) else ""
+            return "query", term(q) + (f"+{extra}" if extra else ""), None
     if has(ref) and has(g.get("chaser")):
         return "query", f"{term(ref)}+{term(g.get('chaser'))}", None
 
