@@ -176,10 +176,13 @@ def test_validation_stays_linear_in_the_file_size():
         kws = "\n".join(f'"词{i}" = 1' for i in range(n))
         return f'[meta]\nmatch = "token"\n[categories.a]\nlabel = "a"\n[categories.a.keywords]\n{kws}\n'
 
-    t0 = time.perf_counter()
-    validate_rules_text(rules(2000))
-    small = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    validate_rules_text(rules(20000))
-    big = time.perf_counter() - t0
+    def best(text: str) -> float:  # best of three: a busy machine must not fail the test
+        out = []
+        for _ in range(3):
+            t0 = time.process_time()
+            validate_rules_text(text)
+            out.append(time.process_time() - t0)
+        return min(out)
+
+    small, big = best(rules(2000)), best(rules(20000))
     assert big < max(small, 0.02) * 30, (small, big)  # 10× the keywords, far less than 100× the time
