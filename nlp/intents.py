@@ -32,8 +32,11 @@ def decide(eng, ev, t: str, placed: bool, best_code: str | None, event_number, r
         return "report", "", None
     problem = has(g.get("problem"))
     svc = ev.services[0] if ev.services else None
-    if svc is not None and svc[0] < 100 and placed and best_code in PUBLIC_CATEGORIES:
-        svc = None  # only a combination pattern (老人+上门) against a public problem (上门推销 … 骗): a report
+    if svc is not None and placed and (
+        (svc[0] < 100 and best_code in PUBLIC_CATEGORIES)  # 老人+上门 against 上门推销 … 骗
+        or (has(g.get("public_place")) and not has(g.get("private")))  # 楼道里的插座烧黑了
+    ):
+        svc = None  # a public problem: a report, not an order
 
     # rate: 满意/不满意 (+ comment, even one describing the problem again); thanks for a service
     if rating and (extract.rating_at_start(t) or not (problem or placed)):

@@ -67,6 +67,7 @@ INTENT_KEYS = (
     "private",
     "problem",
     "public",
+    "public_place",
     "chaser",
     "reference",
     "thanks",
