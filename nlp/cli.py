@@ -104,7 +104,8 @@ def mine_command(
     train: Path = typer.Argument(..., help="labelled JSONL: {\"text\", \"label\"} (optional \"title\")",
                                  exists=True, dir_okay=False),
     out: Path = typer.Option(..., "--out", "-o", help="rules file (TOML) to write"),
-    per_label: int = typer.Option(300, "--per-label", min=1, help="keywords kept per label"),
+    per_label: int = typer.Option(300, "--per-label", min=0, help="keywords kept per label (0: all, the full model)"),
+    min_weight: float = typer.Option(0.0, "--min-weight", min=0.0, help="drop keywords lighter than this (max 10)"),
     min_df: int = typer.Option(2, "--min-df", min=1, help="a keyword must occur in this many messages"),
     neg_per_label: int = typer.Option(300, "--neg-per-label", min=0, help="negative keywords kept per label"),
     iterations: int = typer.Option(200, "--iterations", min=1, help="training iterations"),
@@ -128,7 +129,7 @@ def mine_command(
         def step(stage: str, k: int, total: int) -> None:
             prog.update(task, description=stage, completed=k, total=total)
 
-        m = mine(rows, per_label=per_label, neg_per_label=neg_per_label, min_df=min_df,
+        m = mine(rows, per_label=per_label, neg_per_label=neg_per_label, min_df=min_df, min_weight=min_weight,
                  iterations=iterations, on_progress=step)
     text = to_toml(m, source=train.name)
     parse_rules(text, source=str(out))  # what we write must load
