@@ -289,12 +289,14 @@ def _classify(text: str, rules) -> Classification:
     cats = rs.categories
     n = len(cats)
 
-    ev = eng.evidence(t)
     if rs.match == "text":
+        ev = eng.evidence(t)
         evidence, hits, fired_subs, vetoed = ev.scores, ev.hits, ev.subs, ev.vetoed
-    else:  # mined rules: keywords are jieba tokens, counted with (1 + ln n)
+    else:  # mined rules: keywords are jieba tokens, counted with (1 + ln n); the same cut serves the engine
+        tokens = tokenizer.cut(t)
+        ev = eng.evidence(t, tokens)
         evidence, hits, fired_subs, vetoed = [0.0] * n, [], [], set()
-        _evidence_tokens(rs, t, Counter(tokenizer.cut(t)), evidence, hits, fired_subs, vetoed)
+        _evidence_tokens(rs, t, Counter(tokens), evidence, hits, fired_subs, vetoed)
 
     # the best total among the categories not vetoed (a matched one wins a tie); none if nothing matched
     matched = {ci for ci, _, _ in hits} | {s.category for s, _ in fired_subs}

@@ -102,8 +102,16 @@ class Engine:
 
     # ------------------------------------------------------------------ per message
 
-    def evidence(self, text: str) -> Evidence:
+    def evidence(self, text: str, tokens: list[str] | None = None) -> Evidence:
+        """`tokens`: the message's jieba cut when the caller has one (mined rules): then a
+        one-character word is checked against it instead of a local cut."""
         sc = scanner.scan(self.rx, text, self.connectives)
+        bounds = None
+        if tokens is not None:
+            bounds, pos = {0}, 0
+            for tok in tokens:
+                pos += len(tok)
+                bounds.add(pos)
         at: dict[int, tuple[int, int, str]] = {}
         cl: list[dict[int, int]] = [{} for _ in sc.clauses]
         terms = self.terms
@@ -111,7 +119,7 @@ class Engine:
         for s, e, t, ci in sc.hits:
             inside = False
             if t in self.single:  # alone, a one-character keyword needs a whole jieba word (树 ≠ 树立)
-                inside = not _whole_word(text, s, e)
+                inside = (s not in bounds or e not in bounds) if bounds is not None else not _whole_word(text, s, e)
             inner = self.inner.get(t, ())
             for i in terms.get(t, ()):
                 inside_i = inside or i in inner
