@@ -408,8 +408,9 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
             if sunit is not None and not isinstance(sunit, str):
                 raise _err(loc.key(sline, "unit"), f"sub {slabel!r}: unit must be a string")
             rule = SubRule(ci, slabel.strip(), pats, sweight, sgrade, sunit)
-            if text_mode:
+            if text_mode:  # compiled by the engine; listed in sub_chars too for readers of the old shape
                 sub_patterns += [(rule, p[0]) for p in pats]
+                sub_chars += [(p, rule, p[0]) for p in pats]
                 continue
             for p in pats:
                 words.update(p)
