@@ -51,6 +51,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nlp import sections
+from nlp.locate import Locator as _Locator
+from nlp.locate import err as _err
+from nlp.locate import syntax_error as _syntax_error
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.toml")
 
@@ -164,67 +167,6 @@ class RuleSet:
 
 
 # ----------------------------------------------------------------------------- line numbers
-
-
-class _Locator:
-    """Finds the line a semantic error belongs to (tomllib gives positions only for syntax errors).
-
-    The text is indexed once (section headers, and for each section the lines of its keys and the
-    first line mentioning each quoted string), so finding a line costs a dictionary look-up: the
-    validation of a mined file with thousands of keywords stays linear in the file's size."""
-
-    _HEAD = re.compile(r"^\s*\[\[?\s*([^\]#]*?)\s*\]\]?")
-    _KEY = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|[A-Za-z0-9_.-]+)\s*=')
-    _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
-
-    def __init__(self, text: str):
-        self.lines = text.splitlines()
-        self.heads: dict[str, list[int]] = {}  # header name -> lines ([[x]] repeats)
-        self.section_of: list[int] = [0] * (len(self.lines) + 2)  # line -> line of its header
-        self.keys: dict[tuple[int, str], int] = {}  # (header line, key or quoted word) -> first line
-        head = 0
-        for i, line in enumerate(self.lines, 1):
-            m = self._HEAD.match(line)
-            if m and not self._KEY.match(line):
-                name = re.sub(r"\s*\.\s*", ".", m.group(1)).replace('"', "").replace("'", "")
-                self.heads.setdefault(name, []).append(i)
-                head = i
-            self.section_of[i] = head
-            k = self._KEY.match(line)
-            if k:
-                self.keys.setdefault((head, k.group(1).strip('"')), i)
-                self.keys.setdefault((head, k.group(1)), i)
-            for q in self._QUOTED.findall(line):
-                self.keys.setdefault((head, q), i)
-                self.keys.setdefault((head, f'"{q}"'), i)
-
-    def section(self, *names: str) -> int:
-        """1-based line of the header `[a.b]` / `[[a.b]]` (quoted or bare keys), else 0."""
-        lines = self.heads.get(".".join(names))
-        return lines[0] if lines else 0
-
-    def key(self, start: int, needle: str) -> int:
-        """The line of key (or quoted word) `needle` in the section of line `start`, else `start`."""
-        start = max(start, 1)
-        head = self.section_of[start] if start < len(self.section_of) else 0
-        return self.keys.get((head, needle), self.keys.get((head, needle.strip('"')), start))
-
-    def nth_section(self, n: int, *names: str) -> int:
-        lines = self.heads.get(".".join(names), [])
-        return lines[n] if n < len(lines) else self.section(*names[:-1])
-
-
-def _err(line: int, msg: str) -> ValueError:
-    return ValueError(f"line {max(line, 1)}: {msg}")
-
-
-def _syntax_error(e: tomllib.TOMLDecodeError) -> ValueError:
-    m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
-    if m:
-        msg = str(e)[: m.start()].strip()
-        return ValueError(f"line {m.group(1)}: {msg} (column {m.group(2)})")
-    m = re.search(r"\(at end of document\)", str(e))
-    return ValueError(f"line 0: {str(e)}" if not m else f"line end: {str(e)}")
 
 
 def _terms(value, line: int, what: str) -> tuple[str, ...]:
@@ -420,35 +362,8 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
                 else:
                     subs.setdefault(key, []).append((rest, rule, "+".join(p)))
 
-    # urgent
     urgent = data.get("urgent")
-    if urgent is None:
-        if base is None:
-            kinds: tuple[UrgentKind, ...] = ()
-            negs: tuple[str, ...] = ()
-            hedges: tuple[str, ...] = ()
-        else:
-            kinds, negs, hedges = base.urgent_kinds, base.urgent_negations, base.urgent_hedges
-    else:
-        uline = loc.section("urgent")
-        if not isinstance(urgent, dict):
-            raise _err(uline, "urgent must be a table")
-        negs = _terms(urgent.get("negations", []), loc.key(uline, "negations"), "urgent.negations")
-        hedges = _terms(urgent.get("hedges_after", []), loc.key(uline, "hedges_after"), "urgent.hedges_after")
-        kl = []
-        for k, v in urgent.items():
-            if k in ("negations", "hedges_after"):
-                continue
-            kline = loc.section("urgent", k) or uline
-            if not isinstance(v, dict):
-                raise _err(kline, f"urgent.{k} must be a table with label and terms")
-            lab = v.get("label", k)
-            if not isinstance(lab, str):
-                raise _err(loc.key(kline, "label"), f"urgent.{k}.label must be a string")
-            if "terms" not in v:
-                raise _err(kline, f"urgent.{k} needs terms = [ … ]")
-            kl.append(UrgentKind(k, lab, _terms(v["terms"], loc.key(kline, "terms"), f"urgent.{k}.terms")))
-        kinds = tuple(kl)
+    kinds, negs, hedges = sections.urgent(data, loc, base, _err, _terms, UrgentKind)
 
     scope = sections.scope(data, loc, base, _err, _terms, SCOPE_KEYS, concept_table)
     danger_who, danger_kinds = sections.danger(data, loc, base, _err, _terms, check, DangerKind,
@@ -458,24 +373,7 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         scope = {**scope, "negation": negs, "hedge": hedges}
 
     intent_raw = data.get("intent")
-    if intent_raw is None:
-        intent = dict(base.intent) if base is not None else {k: () for k in INTENT_KEYS}
-    else:
-        iline = loc.section("intent")
-        if not isinstance(intent_raw, dict):
-            raise _err(iline, "intent must be a table")
-        intent = {k: () for k in INTENT_KEYS}
-        if base is not None:
-            intent.update(base.intent)
-        for k, v in intent_raw.items():
-            if k not in INTENT_KEYS:
-                raise _err(
-                    loc.key(iline, k), f"unknown intent list {k!r} (expected one of {list(INTENT_KEYS)})"
-                )
-            intent[k] = _terms(v, loc.key(iline, k), f"intent.{k}")
-            for w in intent[k]:
-                if w.startswith("@"):
-                    check(w, loc.key(iline, k), f"intent.{k}")
+    intent = sections.intent(data, loc, base, _err, _terms, check, INTENT_KEYS)
 
     return RuleSet(
         name=name,

@@ -117,3 +117,52 @@ def danger(data, loc, base, err, terms, check, kind_cls, codes=()):
             raise err(loc.key(kline, "category"), f"danger.{code}.category: unknown category {cat!r}")
         kinds.append(kind_cls(code, label, now, state, kwho, with_, list(codes).index(cat) if cat else None))
     return who, tuple(kinds)
+
+
+def urgent(data, loc, base, err, terms, kind_cls):
+    """The old-style [urgent] section: (kinds, negations, hedges_after), inherited when absent."""
+    raw = data.get("urgent")
+    if raw is None:
+        if base is None:
+            return (), (), ()
+        return base.urgent_kinds, base.urgent_negations, base.urgent_hedges
+    uline = loc.section("urgent")
+    if not isinstance(raw, dict):
+        raise err(uline, "urgent must be a table")
+    negs = terms(raw.get("negations", []), loc.key(uline, "negations"), "urgent.negations")
+    hedges = terms(raw.get("hedges_after", []), loc.key(uline, "hedges_after"), "urgent.hedges_after")
+    kinds = []
+    for k, v in raw.items():
+        if k in ("negations", "hedges_after"):
+            continue
+        kline = loc.section("urgent", k) or uline
+        if not isinstance(v, dict):
+            raise err(kline, f"urgent.{k} must be a table with label and terms")
+        lab = v.get("label", k)
+        if not isinstance(lab, str):
+            raise err(loc.key(kline, "label"), f"urgent.{k}.label must be a string")
+        if "terms" not in v:
+            raise err(kline, f"urgent.{k} needs terms = [ … ]")
+        kinds.append(kind_cls(k, lab, terms(v["terms"], loc.key(kline, "terms"), f"urgent.{k}.terms")))
+    return tuple(kinds), negs, hedges
+
+
+def intent(data, loc, base, err, terms, check, keys) -> dict[str, tuple[str, ...]]:
+    """[intent]: phrase lists (words or @concepts), each inherited from the base when absent."""
+    raw = data.get("intent")
+    if raw is None:
+        return dict(base.intent) if base is not None else {k: () for k in keys}
+    iline = loc.section("intent")
+    if not isinstance(raw, dict):
+        raise err(iline, "intent must be a table")
+    out = {k: () for k in keys}
+    if base is not None:
+        out.update(base.intent)
+    for k, v in raw.items():
+        if k not in keys:
+            raise err(loc.key(iline, k), f"unknown intent list {k!r} (expected one of {list(keys)})")
+        out[k] = terms(v, loc.key(iline, k), f"intent.{k}")
+        for w in out[k]:
+            if w.startswith("@"):
+                check(w, loc.key(iline, k), f"intent.{k}")
+    return out
