@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     duplicate_window_hours: int = Field(72, description="same grid + category within this window → offer to follow")
     duty_phone: str = Field("027-12345", description="community duty phone told to urgent reporters")
     services_file: str = Field(
-        "", description="service menu TOML for 点单; empty → the built-in bot/orders/services.toml")
+        "", description="service menu TOML for 点单, read by the classifier too; empty → nlp/services.toml")
     order_offer_minutes: int = Field(
         30, description="minutes an offered or assigned service order waits for 接单 before going back to dispatch"
     )

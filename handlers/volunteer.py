@@ -276,18 +276,16 @@ _answering_event_question = dialog("awaiting_place", "awaiting_photo", "awaiting
 
 
 def _wants_service(ctx: Context) -> bool:
-    """Plain words asking for a service (the classifier's `service` intent) rather than reporting a
-    public problem: a menu service is named and it is for the resident's home (or no category fits);
-    with no menu service named and no category, the menu is shown."""
+    """Plain words asking for a service: the classifier's `service` intent (it already told a home
+    repair or a separable verb like 理个发 from a public problem). The menu item is the classifier's
+    `service`; with none named the menu is shown."""
     if not ctx.text or NUMBER_IN_TEXT.search(ctx.text) or _RESIDENT_COMMANDS(ctx) or _answering_event_question(ctx):
         return False
-    if ctx.classification.intent != "service" or ctx.classification.urgent:
+    c = ctx.classification
+    if c.intent != "service" or c.urgent:
         return False
-    service = services_menu.match(ctx.text)
-    ctx.data["service"] = service
-    if service is None:
-        return ctx.classification.category == "other"
-    return ctx.classification.category == "other" or services_menu.private(ctx.text)
+    ctx.data["service"] = (services_menu.by_name(c.service) if c.service else None) or services_menu.match(ctx.text)
+    return True
 
 
 @router.on(resident_only, msg_type("text", "voice"), _wants_service)

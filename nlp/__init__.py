@@ -1,6 +1,7 @@
 """weilinli NLP: jieba keyword-rule classifier, extraction and evaluation tooling.
 
-Imports nothing of the project but settings (and not even that at the moment): usable offline.
+Imports nothing of the project but settings (only for the service menu's path, `services_file`):
+usable offline.
 """
 
 __all__ = [

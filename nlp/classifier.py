@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import threading
 import time
 from collections import Counter
@@ -18,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nlp import extract, tokenizer
+from nlp import extract, intents, services, tokenizer
+from nlp.engine import Engine
 from nlp.rules import DEFAULT_RULES_PATH, RuleSet, load_rules_file, parse_rules
 
 log = logging.getLogger("weilinli.nlp")
@@ -75,6 +75,7 @@ class Classification:
     event_number: str | None = None
     rating: str | None = None
     flagged: bool = False
+    service: str | None = None  # the service menu item's name when intent is "service"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -230,95 +231,27 @@ def add_user_words(words: Iterable[str], places: bool = False) -> None:
         extract.add_places(words)
 
 
-# ----------------------------------------------------------------------------- compiled matchers
+# ----------------------------------------------------------------------------- compiled engine
+
+_PREPARED: dict[int, tuple[RuleSet, tuple, Engine]] = {}
 
 
-class _Matchers:
-    __slots__ = ("urgent", "urgent_kinds", "negation", "hedges", "lists")
-
-    def __init__(self, rs: RuleSet):
-        alts = []
-        kinds = {}
-        for k in rs.urgent_kinds:
-            for t in k.terms:
-                alts.append(t)
-                kinds.setdefault(t.lower(), k)
-        self.urgent = _alternation(alts)
-        self.urgent_kinds = kinds
-        negs = sorted(set(rs.urgent_negations), key=len, reverse=True)
-        self.negation = re.compile("(?:" + "|".join(map(re.escape, negs)) + r")[\s,，]?$") if negs else None
-        self.hedges = _alternation(rs.urgent_hedges)
-        self.lists = {k: _alternation(v) for k, v in rs.intent.items()}
-
-
-def _alternation(terms: Iterable[str]) -> re.Pattern | None:
-    terms = sorted({t for t in terms if t}, key=len, reverse=True)
-    if not terms:
-        return None
-    return re.compile("|".join(map(re.escape, terms)), re.IGNORECASE)
-
-
-_PREPARED: dict[int, tuple[RuleSet, _Matchers]] = {}
-
-
-def _prepare(rs: RuleSet) -> _Matchers:
+def _prepare(rs: RuleSet) -> Engine:
+    """The compiled engine of `rs` with the current service menu (recompiled when either changes)."""
+    defs, key = services.current()
     hit = _PREPARED.get(id(rs))
-    if hit is not None and hit[0] is rs:
-        return hit[1]
-    m = _Matchers(rs)
+    if hit is not None and hit[0] is rs and hit[1] == key:
+        return hit[2]
+    eng = Engine(rs, defs)
     if len(_PREPARED) > 64:
         _PREPARED.clear()
-    _PREPARED[id(rs)] = (rs, m)
-    return m
+    _PREPARED[id(rs)] = (rs, key, eng)
+    return eng
 
 
 # ----------------------------------------------------------------------------- classify
 
 _LOG = [0.0] + [math.log(i) for i in range(1, 64)]
-_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
-_PRIVATE_NOT = re.compile(r"(?:门口|楼下|楼上|对面|附近|旁边|外面|前面|后面|周边|那栋|这栋|窗外)")
-
-
-def _find(rx: re.Pattern | None, text: str) -> str | None:
-    if rx is None:
-        return None
-    m = rx.search(text)
-    return m.group(0) if m else None
-
-
-def _urgent(m: _Matchers, text: str) -> tuple[str, str] | None:
-    if m.urgent is None:
-        return None
-    for hit in m.urgent.finditer(text):
-        if m.negation is not None and m.negation.search(text, max(0, hit.start() - 5), hit.start()):
-            continue
-        if m.hedges is not None and m.hedges.match(text, hit.end()):
-            continue
-        kind = m.urgent_kinds.get(hit.group(0).lower())
-        return (kind.code if kind else "urgent", hit.group(0))
-    return None
-
-
-def _private(m: _Matchers, text: str) -> str | None:
-    rx = m.lists.get("private")
-    if rx is None:
-        return None
-    for hit in rx.finditer(text):
-        if not _PRIVATE_NOT.match(text, hit.end()):
-            return hit.group(0)
-    return None
-
-
-def _is_greeting(m: _Matchers, text: str) -> str | None:
-    rx = m.lists.get("greeting")
-    if rx is None or len(text) > 24:
-        return None
-    first = rx.search(text)
-    if not first:
-        return None
-    rest = _PUNCT.sub("", rx.sub("", text))
-    rest = re.sub(r"[啊呀呢哈嘛吧哦喔噢呐么小编客服工作人员请问]+", "", rest)
-    return first.group(0) if not rest else None
 
 
 def _empty(rule: str) -> Classification:
@@ -352,27 +285,22 @@ def _classify(text: str, rules) -> Classification:
     if not t:
         return _empty("空消息")
     rs = _rules_from_arg(rules)
-    m = _prepare(rs)
+    eng = _prepare(rs)
     cats = rs.categories
     n = len(cats)
 
-    # --- category evidence (binary presence: each keyword counts once)
-    counts = Counter(tokenizer.cut(t))
-    toks = counts.keys()
-    evidence = [0.0] * n
-    hits: list[tuple[int, float, str]] = []
-    fired_subs: list = []
-    vetoed: set[int] = set()
     if rs.match == "text":
-        _evidence_text(rs, t, toks, evidence, hits, fired_subs, vetoed)
-    else:
-        _evidence_tokens(rs, t, counts, evidence, hits, fired_subs, vetoed)
+        ev = eng.evidence(t)
+        evidence, hits, fired_subs, vetoed = ev.scores, ev.hits, ev.subs, ev.vetoed
+    else:  # mined rules: keywords are jieba tokens, counted with (1 + ln n); the same cut serves the engine
+        tokens = tokenizer.cut(t)
+        ev = eng.evidence(t, tokens)
+        evidence, hits, fired_subs, vetoed = [0.0] * n, [], [], set()
+        _evidence_tokens(rs, t, Counter(tokens), evidence, hits, fired_subs, vetoed)
 
     # the best total among the categories not vetoed (a matched one wins a tie); none if nothing matched
     matched = {ci for ci, _, _ in hits} | {s.category for s, _ in fired_subs}
-    best = -1
-    best_total = -math.inf
-    totals = []
+    best, best_total, totals = -1, -math.inf, []
     if matched - vetoed:
         best_key = (-math.inf, False)
         for ci in range(n):
@@ -383,20 +311,15 @@ def _classify(text: str, rules) -> Classification:
             key = (tot, ci in matched)
             if key > best_key:
                 best, best_total, best_key = ci, tot, key
-
-    # --- urgency, extraction, intent
-    urgent_hit = _urgent(m, t)
-    event_number = extract.extract_event_number(t)
-    rating = extract.extract_rating(t)
-    problem = _find(m.lists.get("problem"), t)
     placed = best >= 0 and evidence[best] >= rs.min_score
 
-    intent, why = _intent(m, t, urgent_hit, event_number, rating, problem, placed, best, cats)
+    event_number = extract.extract_event_number(t)
+    rating = extract.extract_rating(t)
+    best_code = cats[best].code if best >= 0 else None
+    intent, why, service = intents.decide(eng, ev, t, placed, best_code, event_number, rating)
 
-    # --- category decision
     if best >= 0:
-        tau = rs.temperature
-        z = sum(math.exp((s - best_total) / tau) for s in totals)
+        z = sum(math.exp((s - best_total) / rs.temperature) for s in totals)
         confidence = 1.0 / z if z > 0 else 0.0
     else:
         confidence = 0.0
@@ -426,6 +349,11 @@ def _classify(text: str, rules) -> Classification:
         else:
             parts.append(f"{category}: " + "+".join(txt for w, txt in kw[:4] if w > 0))
         rule_ids.extend(f"{category}.kw.{txt}" for _, txt in kw[:8])
+        also = _also(ev, best, rs) if rs.match == "text" else []
+        if also:
+            parts.append("also " + "、".join(also))
+        if len(ev.scan.clauses) > 1 and rs.match == "text":
+            parts.append(f"子句 {len(ev.scan.clauses)}")
     else:
         category = "other"
         if best >= 0:
@@ -435,32 +363,44 @@ def _classify(text: str, rules) -> Classification:
             parts.append("other: 没有规则命中")
         flagged = intent in ("report", "other")
 
-    if urgent_hit:
-        kind, term = urgent_hit
-        label = next((k.label for k in rs.urgent_kinds if k.code == kind), kind)
-        parts.append(f"紧急({label}): {term}")
-        rule_ids.append(f"urgent.{kind}")
+    if ev.danger is not None:
+        d = ev.danger
+        parts.append(f"紧急({d.label}): {d.how}·子句{d.clause + 1}「{ev.scan.clause_text(d.clause)}」")
+        rule_ids.append(f"urgent.{d.code}")
+    for c in ev.cancelled[:3]:
+        parts.append(f"不算紧急 {c}")
     if intent != "report" or why:
         parts.append(f"意图 {intent}" + (f": {why}" if why else ""))
         rule_ids.append(f"intent.{intent}")
 
-    place = extract.extract_place(t)
-    phone = extract.extract_phone(t)
     return Classification(
         intent=intent,
         category=category,
         subcategory=subcategory,
         grade=grade,
-        urgent=urgent_hit is not None,
-        place=place,
-        phone=phone,
+        urgent=ev.danger is not None,
+        place=extract.extract_place(t),
+        phone=extract.extract_phone(t),
         confidence=round(max(0.0, min(1.0, confidence)), 3),
         rule="; ".join(parts),
         rules=tuple(rule_ids),
         event_number=event_number,
         rating=rating if intent == "rate" else None,
         flagged=flagged,
+        service=service,
     )
+
+
+def _also(ev, best: int, rs: RuleSet) -> list[str]:
+    """Other categories that are the best of some clause (a message with two problems)."""
+    out = []
+    for ci, scores in enumerate(ev.clause_scores):
+        top = max(range(len(scores)), key=scores.__getitem__)
+        if top != best and scores[top] >= rs.min_score and top not in ev.vetoed:
+            code = rs.categories[top].code
+            if code not in out:
+                out.append(f"{code}(子句{ci + 1})" if code not in out else code)
+    return out
 
 
 def _evidence_tokens(rs: RuleSet, t, counts, evidence, hits, fired_subs, vetoed) -> None:
@@ -506,80 +446,3 @@ def _evidence_tokens(rs: RuleSet, t, counts, evidence, hits, fired_subs, vetoed)
             got = rs.negatives.get(tok)
             if got:
                 vetoed.update(got)
-
-
-def _evidence_text(rs: RuleSet, t, toks, evidence, hits, fired_subs, vetoed) -> None:
-    """Substring matching; a single-character keyword must be a whole jieba token (树 ≠ 树立)."""
-    for kw, got in rs.single.items():
-        if kw in t:
-            for ci, w in got:
-                evidence[ci] += w
-                hits.append((ci, w, kw))
-    for key, got in rs.multi.items():
-        if key in t:
-            for rest, ci, w, txt in got:
-                if all(r in t for r in rest):
-                    evidence[ci] += w
-                    hits.append((ci, w, txt))
-    for parts, ci, w, txt in rs.chars:
-        if (parts[0] in toks) if len(parts) == 1 else all(r in t for r in parts):
-            evidence[ci] += w
-            hits.append((ci, w, txt))
-    seen = set()
-    for key, got in rs.subs.items():
-        if key in t:
-            for rest, sub, txt in got:
-                if all(r in t for r in rest):
-                    if id(sub) not in seen:
-                        seen.add(id(sub))
-                        evidence[sub.category] += sub.weight
-                    fired_subs.append((sub, txt))
-    for parts, sub, txt in rs.sub_chars:
-        if all(r in t for r in parts):
-            if id(sub) not in seen:
-                seen.add(id(sub))
-                evidence[sub.category] += sub.weight
-            fired_subs.append((sub, txt))
-    for neg, got in rs.negatives.items():
-        if neg in t:
-            vetoed.update(got)
-
-
-def _intent(m: _Matchers, t, urgent_hit, event_number, rating, problem, placed, best, cats):
-    """Returns (intent, the phrase that decided it)."""
-    if urgent_hit:
-        return "report", ""
-    L = m.lists
-    if rating and (extract.rating_at_start(t) or not (problem or placed)):
-        return "rate", rating
-    if event_number:
-        return "query", event_number
-    q = _find(L.get("query"), t)
-    if q and len(t) <= 40:
-        return "query", q
-    g = _is_greeting(m, t)
-    if g:
-        return "greeting", g
-    svc = _find(L.get("service"), t)
-    if svc:
-        return "service", svc
-    req = _find(L.get("service_request"), t)
-    if req:
-        who = _private(m, t)
-        if who:
-            return "service", f"{req}+{who}"
-    nr = _find(L.get("not_report"), t)
-    if nr:
-        return "consult", nr
-    consult = _find(L.get("consult"), t)
-    question = _find(L.get("question"), t) or ("?" if t.endswith("?") else None)
-    welfare = best >= 0 and cats[best].code == "welfare"
-    if (consult or question) and not problem and (welfare or not placed):
-        return "consult", consult or question
-    if consult and welfare and not problem:
-        return "consult", consult
-    if placed or problem:
-        return "report", ""
-    if consult or question:
-        return "consult", consult or question
-    return "other", ""

@@ -19,7 +19,8 @@ from rich.table import Table
 import nlp
 from nlp.evaluate import evaluate, message_text, read_labelled
 
-OUTPUT_FIELDS = ("id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule")
+OUTPUT_FIELDS = ("id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule",
+                 "service")
 
 nlp_app = typer.Typer(
     help="分类规则工具：挖掘、评估 (mine and measure classification rules)", no_args_is_help=True
@@ -103,7 +104,8 @@ def mine_command(
     train: Path = typer.Argument(..., help="labelled JSONL: {\"text\", \"label\"} (optional \"title\")",
                                  exists=True, dir_okay=False),
     out: Path = typer.Option(..., "--out", "-o", help="rules file (TOML) to write"),
-    per_label: int = typer.Option(300, "--per-label", min=1, help="keywords kept per label"),
+    per_label: int = typer.Option(300, "--per-label", min=0, help="keywords kept per label (0: all, the full model)"),
+    min_weight: float = typer.Option(0.0, "--min-weight", min=0.0, help="drop keywords lighter than this (max 10)"),
     min_df: int = typer.Option(2, "--min-df", min=1, help="a keyword must occur in this many messages"),
     neg_per_label: int = typer.Option(300, "--neg-per-label", min=0, help="negative keywords kept per label"),
     iterations: int = typer.Option(200, "--iterations", min=1, help="training iterations"),
@@ -127,7 +129,7 @@ def mine_command(
         def step(stage: str, k: int, total: int) -> None:
             prog.update(task, description=stage, completed=k, total=total)
 
-        m = mine(rows, per_label=per_label, neg_per_label=neg_per_label, min_df=min_df,
+        m = mine(rows, per_label=per_label, neg_per_label=neg_per_label, min_df=min_df, min_weight=min_weight,
                  iterations=iterations, on_progress=step)
     text = to_toml(m, source=train.name)
     parse_rules(text, source=str(out))  # what we write must load
@@ -146,9 +148,16 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON here"),  # noqa: UP045
     limit: int = typer.Option(0, "--limit", min=0, help="only the first N rows (0: all)"),
 ) -> None:
-    """Accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix."""
+    """Accuracy, macro-F1, per-label precision/recall/F1 and the confusion matrix. A file of
+    resident messages (lines with "intent", "category", "urgent", "service") is measured on all
+    four: intent, category of reports, urgent and service."""
     console = Console()
     rs = _load_rules_or_exit(rules)
+    from nlp.evaluate import is_resident_file
+
+    if is_resident_file(test):
+        _eval_resident(console, test, rs, json_out, limit)
+        return
     try:
         rows = read_labelled(test)
     except ValueError as e:
@@ -197,6 +206,58 @@ def eval_command(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _report_tables(console: Console, title: str, rep) -> None:
+    pl = rep.per_label()
+    t = Table(title=f"{title}: per label (accuracy {rep.accuracy:.4f}, macro-F1 {rep.macro_f1:.4f}, n {rep.n})")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        t.add_column(col, justify="left" if col == "label" else "right")
+    for lab in rep.labels:
+        v = pl[lab]
+        t.add_row(lab, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(int(v["support"])))
+    console.print(t)
+    cm = Table(title=f"{title}: confusion matrix (rows: gold, columns: predicted)")
+    cm.add_column("gold \\ pred")
+    for p in rep.labels:
+        cm.add_column(p, justify="right")
+    for g in rep.labels:
+        if pl[g]["support"]:
+            cm.add_row(g, *[(f"[bold]{rep.confusion[(g, p)]}[/bold]" if g == p else str(rep.confusion[(g, p)]))
+                            for p in rep.labels])
+    console.print(cm)
+
+
+def _eval_resident(console: Console, test: Path, rs, json_out, limit: int) -> None:
+    from nlp.evaluate import evaluate_resident, read_resident, summary
+
+    try:
+        rows = read_resident(test)
+    except ValueError as e:
+        _err_console().print(f"[red]{test}: {e}[/red]")
+        raise typer.Exit(2) from None
+    if limit:
+        rows = rows[:limit]
+    with _progress(_err_console()) as prog:
+        task = prog.add_task("classifying", total=len(rows))
+        reps, wrong = evaluate_resident(rows, lambda t: nlp.classify(t, rules=rs), on_step=lambda: prog.advance(task))
+    fig = summary(rows, reps)
+    console.print(
+        f"[bold]{test.name}[/bold]  rules: {rs.name}  messages: {fig['messages']}  "
+        f"intent accuracy: [bold]{fig['intent_accuracy']:.4f}[/bold]  "
+        f"category accuracy (reports): [bold]{fig['category_accuracy_reports']:.4f}[/bold]  "
+        f"urgent P/R: [bold]{fig['urgent_precision']:.4f}/{fig['urgent_recall']:.4f}[/bold]  "
+        f"service accuracy: [bold]{fig['service_accuracy']:.4f}[/bold]",
+        soft_wrap=True,
+    )
+    for name in ("intent", "category", "urgent", "service"):
+        _report_tables(console, name, reps[name])
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        out = {**fig, **{k: v.to_dict() for k, v in reps.items()},
+               "wrong": [{"text": r["text"], "intent": i, "category": c, "urgent": u, "service": s, "rule": rule}
+                         for r, i, c, u, s, rule in wrong]}
+        json_out.write_text(json.dumps(out, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def build_app() -> typer.Typer:

@@ -114,3 +114,76 @@ def evaluate(
         if on_step is not None:
             on_step()
     return rep
+
+
+# ----------------------------------------------------------------------------- resident messages
+
+NONE = "—"
+
+
+def is_resident_file(path: Path | str) -> bool:
+    """A resident-message file labels "intent" (and category/urgent/service), not just "label"."""
+    for _, obj in read_jsonl(path):
+        return "intent" in obj
+    return False
+
+
+def read_resident(path: Path | str) -> list[dict]:
+    rows = []
+    for n, obj in read_jsonl(path):
+        if not isinstance(obj.get("text"), str) or not isinstance(obj.get("intent"), str):
+            raise ValueError(f"line {n}: needs \"text\" and \"intent\"")
+        rows.append(obj)
+    return rows
+
+
+def evaluate_resident(rows: list[dict], classify: Callable[[str], object],
+                      on_step: Callable[[], None] | None = None) -> tuple[dict[str, Report], list[tuple]]:
+    """Reports for intent (all messages), category (reports with a category), urgent (all) and
+    service (all: the menu item's name, or — when none); plus the wrong rows
+    (row, predicted intent, category, urgent, service, rule)."""
+    reps = {k: Report(labels=[]) for k in ("intent", "category", "urgent", "service")}
+    wrong = []
+    for r in rows:
+        c = classify(r["text"])
+        reps["intent"].add(r["intent"], c.intent)
+        if r["intent"] == "report" and r.get("category"):
+            reps["category"].add(r["category"], c.category)
+        reps["urgent"].add(str(bool(r.get("urgent"))).lower(), str(bool(c.urgent)).lower())
+        gold_s = r.get("service") or NONE
+        pred_s = (c.service or NONE) if c.intent == "service" else NONE
+        reps["service"].add(gold_s, pred_s)
+        bad = c.intent != r["intent"] or bool(c.urgent) != bool(r.get("urgent")) or gold_s != pred_s
+        bad = bad or (r["intent"] == "report" and r.get("category") and c.category != r["category"])
+        if bad:
+            wrong.append((r, c.intent, c.category, c.urgent, c.service, c.rule))
+        if on_step is not None:
+            on_step()
+    for rep in reps.values():
+        rep.labels = sorted({g for g, _ in rep.confusion} | {p for _, p in rep.confusion})
+    return reps, wrong
+
+
+def service_accuracy(rows: list[dict], rep: Report) -> float:
+    """Of the messages asking for a named menu service, the share given that service."""
+    gold = [g for (g, _p), n in rep.confusion.items() for _ in range(n) if g != NONE]
+    ok = sum(n for (g, p), n in rep.confusion.items() if g != NONE and g == p)
+    return ok / len(gold) if gold else 0.0
+
+
+def urgent_pr(rep: Report) -> tuple[float, float]:
+    pl = rep.per_label()
+    v = pl.get("true", {"precision": 0.0, "recall": 0.0})
+    return v["precision"], v["recall"]
+
+
+def summary(rows: list[dict], reps: dict[str, Report]) -> dict[str, float]:
+    p, r = urgent_pr(reps["urgent"])
+    return {
+        "messages": len(rows),
+        "intent_accuracy": round(reps["intent"].accuracy, 4),
+        "category_accuracy_reports": round(reps["category"].accuracy, 4),
+        "urgent_precision": round(p, 4),
+        "urgent_recall": round(r, 4),
+        "service_accuracy": round(service_accuracy(rows, reps["service"]), 4),
+    }

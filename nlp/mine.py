@@ -10,8 +10,11 @@ Method:
      candidate keywords are words of 2+ characters (no stop-words, no numbers) in ≥ `min_df` messages;
   2. a linear model over sublinear term frequency × IDF, length-normalised, one-vs-rest squared
      hinge loss (a linear SVM), L2-regularised, trained by full-batch AdaGrad;
-  3. per label keep the `per_label` keywords with the largest weight, re-fit the model on the kept
-     keywords only, and write each label's positive weights and its `neg_per_label` strongest
+  3. per label keep the `per_label` keywords with the largest weight (0: all of them — the full model,
+     which ranks best: pruning to a few hundred words per label costs about a point of macro-F1),
+     re-fit the model on the kept keywords only, drop weights below `min_weight` (on the file's
+     scale, the strongest keyword weighs 10), and write each label's positive weights and its
+     `neg_per_label` strongest
      negative ones. Because the model has no bias and the length normalisation is the same for every
      label, summing weight × idf × (1 + ln n) ranks the labels exactly as the model does.
 
@@ -62,6 +65,7 @@ def mine(
     iterations: int = 200,
     l2: float = 1e-4,
     on_progress: Progress | None = None,
+    min_weight: float = 0.0,
 ) -> Mined:
     """Learn weighted keywords for each label from (text, label) pairs."""
     import numpy as np
@@ -125,10 +129,14 @@ def mine(
         return w * mask[:, None]
 
     w = fit(np.ones(n_vocab, dtype=bool), "训练 training")
-    mask = np.zeros(n_vocab, dtype=bool)
-    for k in range(n_lab):
-        mask[np.argsort(-w[:, k])[:per_label]] = True
-    w = fit(mask, "精简 refit")
+    if per_label <= 0 or per_label >= n_vocab:
+        mask = np.ones(n_vocab, dtype=bool)  # the full model: nothing to re-fit
+        neg_per_label = n_vocab if per_label <= 0 else neg_per_label
+    else:
+        mask = np.zeros(n_vocab, dtype=bool)
+        for k in range(n_lab):
+            mask[np.argsort(-w[:, k])[:per_label]] = True
+        w = fit(mask, "精简 refit")
     wr = w * idf[:, None]
     top = float(np.abs(wr).max()) or 1.0
     wr = wr * (10.0 / top)  # readable scale: the strongest keyword weighs 10
@@ -137,7 +145,8 @@ def mine(
         col = wr[:, k]
         pos = [j for j in np.argsort(-col) if col[j] > 0 and mask[j]]
         neg = [j for j in np.argsort(col) if col[j] < 0 and mask[j]][:neg_per_label]
-        weights[lab] = {vocab[j]: round(float(col[j]), 3) for j in pos + neg if round(float(col[j]), 3) != 0}
+        weights[lab] = {vocab[j]: round(float(col[j]), 3) for j in pos + neg
+                        if round(float(col[j]), 3) != 0 and abs(col[j]) >= min_weight}
     return Mined(labels=labels, weights=weights, n_train=n_docs, n_vocab=n_vocab)
 
 

@@ -50,6 +50,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nlp import sections
+from nlp.locate import Locator as _Locator
+from nlp.locate import err as _err
+from nlp.locate import syntax_error as _syntax_error
+
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.toml")
 
 GRADES = ("A", "B", "C", "D")
@@ -64,7 +69,15 @@ INTENT_KEYS = (
     "service_request",
     "private",
     "problem",
+    "public",
+    "public_place",
+    "chaser",
+    "reference",
+    "thanks",
+    "helper",
+    "praise",
 )
+SCOPE_KEYS = ("negation", "past", "hypothetical", "chronic", "policy", "hedge", "reassure", "neutral", "connective")
 _CODE_RE = re.compile(r"^[^\s.\[\]\"'=#]{1,40}$")
 
 
@@ -95,6 +108,20 @@ class UrgentKind:
     terms: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class DangerKind:
+    """A kind of danger now: `now` patterns are urgent alone; `state` patterns when someone (`who`,
+    default [danger] who) is in the message; `with_` patterns must all hold too (e.g. a lift)."""
+
+    code: str
+    label: str
+    now: tuple[str, ...]
+    state: tuple[str, ...] = ()
+    who: tuple[str, ...] = ()
+    with_: tuple[str, ...] = ()
+    category: int | None = None  # index of the category a danger of this kind is evidence for
+
+
 @dataclass
 class RuleSet:
     name: str
@@ -121,6 +148,12 @@ class RuleSet:
     words: frozenset[str] = field(default_factory=frozenset)  # every term to add to jieba
     has_own_intent: bool = False
     has_own_urgent: bool = False
+    concepts: dict[str, list[str]] = field(default_factory=dict)
+    scope: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    danger_who: tuple[str, ...] = ()
+    danger_kinds: tuple[DangerKind, ...] = ()
+    cat_patterns: tuple[tuple[int, str, float], ...] = ()  # (category, pattern, weight) — text mode
+    sub_patterns: tuple[tuple[SubRule, str], ...] = ()
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -134,64 +167,6 @@ class RuleSet:
 
 
 # ----------------------------------------------------------------------------- line numbers
-
-
-class _Locator:
-    """Finds the line a semantic error belongs to (tomllib gives positions only for syntax errors)."""
-
-    def __init__(self, text: str):
-        self.lines = text.splitlines()
-
-    def section(self, *names: str) -> int:
-        """1-based line of the header `[a.b]` / `[[a.b]]` (quoted or bare keys), else 0."""
-        want = ".".join(names)
-        for i, line in enumerate(self.lines, 1):
-            s = line.strip()
-            if not s.startswith("["):
-                continue
-            head = s.strip("[]").split("#")[0].strip().strip("]").strip()
-            head = re.sub(r"\s*\.\s*", ".", head).replace('"', "").replace("'", "")
-            if head == want:
-                return i
-        return 0
-
-    def key(self, start: int, needle: str) -> int:
-        """First line from `start` (1-based) to the next section header mentioning `needle`."""
-        start = max(start, 1)
-        for i in range(start, len(self.lines) + 1):
-            line = self.lines[i - 1]
-            if i > start and line.lstrip().startswith("["):
-                break
-            if needle in line:
-                return i
-        return start
-
-    def nth_section(self, n: int, *names: str) -> int:
-        want = ".".join(names)
-        k = -1
-        for i, line in enumerate(self.lines, 1):
-            s = line.strip()
-            if s.startswith("[["):
-                head = s.strip("[]").split("#")[0].strip().strip("]").strip()
-                head = re.sub(r"\s*\.\s*", ".", head).replace('"', "").replace("'", "")
-                if head == want:
-                    k += 1
-                    if k == n:
-                        return i
-        return self.section(*names[:-1])
-
-
-def _err(line: int, msg: str) -> ValueError:
-    return ValueError(f"line {max(line, 1)}: {msg}")
-
-
-def _syntax_error(e: tomllib.TOMLDecodeError) -> ValueError:
-    m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
-    if m:
-        msg = str(e)[: m.start()].strip()
-        return ValueError(f"line {m.group(1)}: {msg} (column {m.group(2)})")
-    m = re.search(r"\(at end of document\)", str(e))
-    return ValueError(f"line 0: {str(e)}" if not m else f"line end: {str(e)}")
 
 
 def _terms(value, line: int, what: str) -> tuple[str, ...]:
@@ -245,7 +220,7 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         raise _syntax_error(e) from None
     loc = _Locator(text)
 
-    allowed_top = {"meta", "categories", "urgent", "intent"}
+    allowed_top = {"meta", "categories", "urgent", "intent", "concepts", "separable", "scope", "danger"}
     for k in data:
         if k not in allowed_top:
             ln = loc.section(k) or loc.key(1, k)
@@ -277,6 +252,12 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
     cats_raw = data.get("categories")
     if not isinstance(cats_raw, dict) or not cats_raw:
         raise _err(loc.section("categories") or 1, "at least one [categories.<code>] table is required")
+
+    concept_table = sections.concepts(data, loc, base, _err)
+    check = sections.checker(concept_table, _err)
+    text_mode = match == "text"
+    cat_patterns: list[tuple[int, str, float]] = []
+    sub_patterns: list = []
 
     categories: list[Category] = []
     single: dict[str, list[tuple[int, float]]] = {}
@@ -319,8 +300,11 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         if not isinstance(kws, dict):
             raise _err(kline, f"categories.{code}.keywords must be a table of \"keyword\" = weight")
         for kw, w in kws.items():
-            ln = loc.key(kline, f'"{kw}"') if f'"{kw}"' in text else loc.key(kline, kw)
+            ln = loc.key(kline, kw)
             weight = _number(w, ln, f"categories.{code}.keywords.{kw}")
+            if text_mode:  # concepts and clause patterns: compiled by the engine
+                cat_patterns.append((ci, check(kw, ln, f"categories.{code}.keywords"), weight))
+                continue
             parts = _pattern(kw, ln, f"categories.{code}.keywords")
             words.update(parts)
             key, rest = _key_part(parts)
@@ -351,10 +335,11 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
             if "match" not in s:
                 raise _err(sline, f"categories.{code}.sub {slabel!r} needs match = [ … ]")
             mline_ = loc.key(sline, "match")
-            pats = tuple(
-                _pattern(p, mline_, f"sub {slabel!r}")
-                for p in _terms(s["match"], mline_, f"sub {slabel!r} match")
-            )
+            raw_pats = _terms(s["match"], mline_, f"sub {slabel!r} match")
+            if text_mode:
+                pats = tuple((check(p, mline_, f"sub {slabel!r}"),) for p in raw_pats)
+            else:
+                pats = tuple(_pattern(p, mline_, f"sub {slabel!r}") for p in raw_pats)
             if not pats:
                 raise _err(mline_, f"sub {slabel!r}: match is empty")
             sweight = _number(s.get("weight", 3.0), loc.key(sline, "weight"), f"sub {slabel!r} weight")
@@ -365,6 +350,10 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
             if sunit is not None and not isinstance(sunit, str):
                 raise _err(loc.key(sline, "unit"), f"sub {slabel!r}: unit must be a string")
             rule = SubRule(ci, slabel.strip(), pats, sweight, sgrade, sunit)
+            if text_mode:  # compiled by the engine; listed in sub_chars too for readers of the old shape
+                sub_patterns += [(rule, p[0]) for p in pats]
+                sub_chars += [(p, rule, p[0]) for p in pats]
+                continue
             for p in pats:
                 words.update(p)
                 key, rest = _key_part(p)
@@ -373,52 +362,18 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
                 else:
                     subs.setdefault(key, []).append((rest, rule, "+".join(p)))
 
-    # urgent
     urgent = data.get("urgent")
-    if urgent is None:
-        if base is None:
-            kinds: tuple[UrgentKind, ...] = ()
-            negs: tuple[str, ...] = ()
-            hedges: tuple[str, ...] = ()
-        else:
-            kinds, negs, hedges = base.urgent_kinds, base.urgent_negations, base.urgent_hedges
-    else:
-        uline = loc.section("urgent")
-        if not isinstance(urgent, dict):
-            raise _err(uline, "urgent must be a table")
-        negs = _terms(urgent.get("negations", []), loc.key(uline, "negations"), "urgent.negations")
-        hedges = _terms(urgent.get("hedges_after", []), loc.key(uline, "hedges_after"), "urgent.hedges_after")
-        kl = []
-        for k, v in urgent.items():
-            if k in ("negations", "hedges_after"):
-                continue
-            kline = loc.section("urgent", k) or uline
-            if not isinstance(v, dict):
-                raise _err(kline, f"urgent.{k} must be a table with label and terms")
-            lab = v.get("label", k)
-            if not isinstance(lab, str):
-                raise _err(loc.key(kline, "label"), f"urgent.{k}.label must be a string")
-            if "terms" not in v:
-                raise _err(kline, f"urgent.{k} needs terms = [ … ]")
-            kl.append(UrgentKind(k, lab, _terms(v["terms"], loc.key(kline, "terms"), f"urgent.{k}.terms")))
-        kinds = tuple(kl)
+    kinds, negs, hedges = sections.urgent(data, loc, base, _err, _terms, UrgentKind)
+
+    scope = sections.scope(data, loc, base, _err, _terms, SCOPE_KEYS, concept_table)
+    danger_who, danger_kinds = sections.danger(data, loc, base, _err, _terms, check, DangerKind,
+                                               [c.code for c in categories])
+    if urgent is not None:  # an old-style [urgent] section: its terms are dangers now, its words qualifiers
+        danger_kinds = tuple(DangerKind(k.code, k.label, tuple(t for t in k.terms if _plain(t))) for k in kinds)
+        scope = {**scope, "negation": negs, "hedge": hedges}
 
     intent_raw = data.get("intent")
-    if intent_raw is None:
-        intent = dict(base.intent) if base is not None else {k: () for k in INTENT_KEYS}
-    else:
-        iline = loc.section("intent")
-        if not isinstance(intent_raw, dict):
-            raise _err(iline, "intent must be a table")
-        intent = {k: () for k in INTENT_KEYS}
-        if base is not None:
-            intent.update(base.intent)
-        for k, v in intent_raw.items():
-            if k not in INTENT_KEYS:
-                raise _err(
-                    loc.key(iline, k), f"unknown intent list {k!r} (expected one of {list(INTENT_KEYS)})"
-                )
-            intent[k] = _terms(v, loc.key(iline, k), f"intent.{k}")
+    intent = sections.intent(data, loc, base, _err, _terms, check, INTENT_KEYS)
 
     return RuleSet(
         name=name,
@@ -440,8 +395,18 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
         intent=intent,
         words=frozenset(words) if match == "token" else frozenset(),
         has_own_intent=intent_raw is not None,
+        concepts=concept_table,
+        scope=scope,
+        danger_who=danger_who,
+        danger_kinds=danger_kinds,
+        cat_patterns=tuple(cat_patterns),
+        sub_patterns=tuple(sub_patterns),
         has_own_urgent=urgent is not None,
     )
+
+
+def _plain(term: str) -> bool:
+    return not any(c in term for c in "+&!@")
 
 
 def load_rules_file(path: str | Path, base: RuleSet | None = None) -> RuleSet:

@@ -55,6 +55,13 @@ def add_words(words: Iterable[str], freq: int | None = None) -> int:
     return n
 
 
+def frequencies() -> dict[str, int]:
+    """jieba's word → frequency table (the dictionary plus every added word)."""
+    if not _ready:
+        ensure_loaded()
+    return jieba.dt.FREQ
+
+
 def cut(text: str) -> list[str]:
     """Tokenise for classification: jieba's precise mode without HMM (fast, dictionary driven)."""
     if not _ready:

@@ -1,8 +1,9 @@
 """The configurable service menu (便民服务菜单, seed 001's 老行当): what residents can order (点单).
 
-The menu is a TOML data file (`bot/orders/services.toml`, or `WEILINLI_SERVICES_FILE`), reloaded when it
-changes. Plain values in and out: recognising a service in a resident's words, picking one by its
-number or name, and matching a volunteer's skills.
+The menu is a TOML data file (`nlp/services.toml`, or `WEILINLI_SERVICES_FILE`), reloaded when it
+changes; the classifier (nlp/) reads the same file to recognise services asked for in plain words.
+Plain values in and out: recognising a service in a resident's words, picking one by its number or
+name, and matching a volunteer's skills.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core import runtime
+from nlp.services import DEFAULT_MENU
 from settings import get_settings
 
-BUILTIN = Path(__file__).with_name("services.toml")
-# Words that say the service is for the resident's own home, not a public problem (事件).
-PRIVATE_MARKERS = ("我家", "家里", "家中", "我们家", "老人", "帮我", "上门", "志愿者", "我要", "我想")
+BUILTIN = DEFAULT_MENU  # nlp/services.toml: the classifier reads the same file
 NUMBERED = re.compile(r"^\s*(\d{1,2})(?:[.、。．\s:：,，]+|$)(.*)$", re.S)
 
 
@@ -122,11 +122,6 @@ def match(text: str) -> Service | None:
                 if best is None or key > best[:2]:
                     best = (key[0], key[1], service)
     return best[2] if best else None
-
-
-def private(text: str) -> bool:
-    """The words ask for help at home rather than report a public problem."""
-    return any(marker in text for marker in PRIVATE_MARKERS)
 
 
 def skill_list(skills: str) -> list[str]:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from nlp.cli import classify_command, nlp_app
 from nlp.rules import load_rules_file
 
-FIELDS = {"id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule"}
+FIELDS = {"id", "intent", "category", "subcategory", "grade", "urgent", "place", "confidence", "rule", "service"}
 
 TRAIN = [
     ("学校 食堂 饭菜 学生 老师", "教育"),
@@ -134,3 +134,35 @@ def test_eval_rejects_unlabelled_file(app, tmp_path):
     f = _jsonl(tmp_path / "t.jsonl", [{"text": "x"}])
     r = CliRunner().invoke(app, ["nlp", "eval", str(f)])
     assert r.exit_code == 2
+
+
+def test_classify_outputs_the_service(app, tmp_path):
+    f = _jsonl(tmp_path / "in.jsonl", [
+        {"id": 1, "text": "我爸瘫在床上 能不能派人上门理个发"},
+        {"id": 2, "text": "厨房的水槽堵了 水下不去"},
+        {"id": 3, "text": "小区门口的垃圾三天没人收"},
+        {"id": 4, "text": "我要点单"},
+    ])
+    r = CliRunner().invoke(app, ["classify", str(f)])
+    assert r.exit_code == 0, r.output
+    out = {o["id"]: o for o in map(json.loads, r.stdout.splitlines())}
+    assert (out[1]["intent"], out[1]["service"]) == ("service", "理发")
+    assert (out[2]["intent"], out[2]["service"]) == ("service", "水电小修")
+    assert (out[3]["intent"], out[3]["service"]) == ("report", None)
+    assert (out[4]["intent"], out[4]["service"]) == ("service", None)  # the bot shows the menu
+
+
+def test_eval_resident_file_prints_all_four(app, tmp_path):
+    f = _jsonl(tmp_path / "r.jsonl", [
+        {"text": "楼道灯不亮", "intent": "report", "category": "property", "urgent": False, "service": None},
+        {"text": "厨房一股煤气味", "intent": "report", "category": "safety", "urgent": True, "service": None},
+        {"text": "想理个发", "intent": "service", "category": None, "urgent": False, "service": "理发"},
+    ])
+    report = tmp_path / "fig.json"
+    r = CliRunner().invoke(app, ["nlp", "eval", str(f), "--json", str(report)])
+    assert r.exit_code == 0, r.output
+    for word in ("intent accuracy", "category accuracy (reports)", "urgent P/R", "service accuracy",
+                 "confusion matrix"):
+        assert word in r.stdout
+    fig = json.loads(report.read_text(encoding="utf-8"))
+    assert fig["intent_accuracy"] == 1.0 and fig["service_accuracy"] == 1.0
