@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT / "tests" / "nlp" / "data"
+DATA = ROOT / "tests" / "unit" / "nlp" / "data"
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,7 @@
 """Build the labelled resident-message set from the hand-written src_*.txt files and split it,
 by a fixed seed, into tune (2/3) and holdout (1/3).
 
-    python tests/nlp/data/make_split.py
+    python tests/unit/nlp/data/make_split.py
 
 Source line format: intent|category|danger|service|text, "-" for none. Intents: r report,
 s service, q query, a rate, c consult, g greeting, o other. The split is stratified by intent and
