@@ -158,13 +158,7 @@ def eval_command(
     if is_resident_file(test):
         _eval_resident(console, test, rs, json_out, limit)
         return
-    try:
-        rows = read_labelled(test)
-    except ValueError as e:
-        _err_console().print(f"[red]{test}: {e}[/red]")
-        raise typer.Exit(2) from None
-    if limit:
-        rows = rows[:limit]
+    rows = _read_or_exit(read_labelled, test, limit)
     labels = list(rs.codes)
     gold_only = sorted({g for _, g in rows} - set(labels))
     labels += gold_only
@@ -228,16 +222,20 @@ def _report_tables(console: Console, title: str, rep) -> None:
     console.print(cm)
 
 
-def _eval_resident(console: Console, test: Path, rs, json_out, limit: int) -> None:
-    from nlp.evaluate import evaluate_resident, read_resident, summary
-
+def _read_or_exit(read, test: Path, limit: int) -> list:
+    """The file's labelled rows (the first `limit` of them, if set); a malformed file exits 2."""
     try:
-        rows = read_resident(test)
+        rows = read(test)
     except ValueError as e:
         _err_console().print(f"[red]{test}: {e}[/red]")
         raise typer.Exit(2) from None
-    if limit:
-        rows = rows[:limit]
+    return rows[:limit] if limit else rows
+
+
+def _eval_resident(console: Console, test: Path, rs, json_out, limit: int) -> None:
+    from nlp.evaluate import evaluate_resident, read_resident, summary
+
+    rows = _read_or_exit(read_resident, test, limit)
     with _progress(_err_console()) as prog:
         task = prog.add_task("classifying", total=len(rows))
         reps, wrong = evaluate_resident(rows, lambda t: nlp.classify(t, rules=rs), on_step=lambda: prog.advance(task))
