@@ -64,7 +64,8 @@ def extract_event_number(text: str) -> str | None:
 
 # ----------------------------------------------------------------------------- rating
 
-_RATING_WORDS = (
+# Public: the bot's vocabulary (bot/domain/vocabulary.py) reads these, so chat and classifier agree.
+RATING_WORDS = (
     ("非常不满意", "不满意"),
     ("很不满意", "不满意"),
     ("不太满意", "不满意"),
@@ -88,7 +89,7 @@ _RATING_LEAD = re.compile(r"^[\s,.!?，。！？、~～:：]*(?:评价|我的评
 def rating_at_start(text: str) -> bool:
     """The message opens with a rating word (after an optional 评价:)."""
     head = _RATING_LEAD.sub("", text)
-    return any(head.startswith(word) for word, _ in _RATING_WORDS)
+    return any(head.startswith(word) for word, _ in RATING_WORDS)
 
 
 def extract_rating(text: str) -> str | None:
@@ -97,11 +98,11 @@ def extract_rating(text: str) -> str | None:
     if not text:
         return None
     head = _RATING_LEAD.sub("", text)
-    for word, value in _RATING_WORDS:
+    for word, value in RATING_WORDS:
         if head.startswith(word):
             return value
     if len(text) <= 16:
-        for word, value in _RATING_WORDS:
+        for word, value in RATING_WORDS:
             if word in text:
                 return value
     return None

@@ -87,7 +87,7 @@ RATING_LABELS = RATING_SCALE | {"unrated": "未评价"}  # 未评价: no answer 
 _VALUE_OF_LABEL = {label: value for value, label in RATING_SCALE.items()}
 
 # nlp owns the rating words (its classifier reads the same list): every word it knows, → a value.
-RATING_WORDS: dict[str, str] = {word: _VALUE_OF_LABEL[label] for word, label in extract._RATING_WORDS}
+RATING_WORDS: dict[str, str] = {word: _VALUE_OF_LABEL[label] for word, label in extract.RATING_WORDS}
 
 # The words a chat reply may open with to rate (DESIGN's chat words and their plain variants);
 # longest first, so 不满意 is not read as 满意. What they mean comes from RATING_WORDS.
