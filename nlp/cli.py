@@ -109,6 +109,8 @@ def mine_command(
     min_df: int = typer.Option(2, "--min-df", min=1, help="a keyword must occur in this many messages"),
     neg_per_label: int = typer.Option(300, "--neg-per-label", min=0, help="negative keywords kept per label"),
     iterations: int = typer.Option(200, "--iterations", min=1, help="training iterations"),
+    l2: float = typer.Option(1e-4, "--l2", min=0.0, help="L2 regularisation (choose it on a validation split)"),
+    balanced: bool = typer.Option(False, "--balanced", help="every label's messages weigh the same in total"),
 ) -> None:
     """Propose weighted keyword rules from labelled history, for a person to review."""
     from nlp.mine import mine, to_toml
@@ -130,7 +132,7 @@ def mine_command(
             prog.update(task, description=stage, completed=k, total=total)
 
         m = mine(rows, per_label=per_label, neg_per_label=neg_per_label, min_df=min_df, min_weight=min_weight,
-                 iterations=iterations, on_progress=step)
+                 iterations=iterations, l2=l2, balanced=balanced, on_progress=step)
     text = to_toml(m, source=train.name)
     parse_rules(text, source=str(out))  # what we write must load
     out.parent.mkdir(parents=True, exist_ok=True)

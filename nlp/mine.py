@@ -66,6 +66,7 @@ def mine(
     l2: float = 1e-4,
     on_progress: Progress | None = None,
     min_weight: float = 0.0,
+    balanced: bool = False,
 ) -> Mined:
     """Learn weighted keywords for each label from (text, label) pairs."""
     import numpy as np
@@ -88,6 +89,8 @@ def mine(
     idf = np.array([math.log((n_docs + 1) / (df[t] + 1)) + 1.0 for t in vocab])
     y = np.array([li[lab] for _, lab in rows])
     target = 2.0 * np.eye(n_lab)[y] - 1.0  # one-vs-rest: +1 own label, -1 others
+    # balanced: every label's messages weigh the same in total (rare labels count more per message)
+    doc_w = (n_docs / (n_lab * np.bincount(y, minlength=n_lab)))[y] if balanced else np.ones(n_docs)
 
     rows_i, cols_i, vals = [], [], []
     for r, c in enumerate(docs):
@@ -118,7 +121,7 @@ def mine(
             z = np.zeros((n_docs, n_lab))
             np.add.at(z, r, v[:, None] * w[c])
             m = np.maximum(0.0, 1.0 - target * z)
-            g_doc = -2.0 * target * m / n_docs
+            g_doc = -2.0 * target * m * doc_w[:, None] / n_docs
             grad = np.zeros_like(w)
             np.add.at(grad, c, v[:, None] * g_doc[r])
             grad += l2 * w
