@@ -129,13 +129,16 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
 
 
 def find_duplicate(session: Session, event: Event) -> Duplicate | None:
-    """An open event in the same grid and category, recent, and within 50 m when both have locations."""
-    if event.grid_id is None or event.category == "other":
+    """An open event about the same problem: same grid, category and subcategory (a category alone
+    puts a gas smell and a neighbour who no longer answers together), recent, and within 50 m when
+    both have locations."""
+    if event.grid_id is None or event.category == "other" or not event.subcategory:
         return None
     since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
     candidates = session.execute(
         select(Event.number, Event.status, Event.lat, Event.lng)
-        .where(Event.grid_id == event.grid_id, Event.category == event.category, Event.id != event.id,
+        .where(Event.grid_id == event.grid_id, Event.category == event.category,
+               Event.subcategory == event.subcategory, Event.id != event.id,
                Event.status.in_(Event.OPEN_STATES), Event.created_at >= since)
         .order_by(Event.id.desc()).limit(10)
     )

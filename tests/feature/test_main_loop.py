@@ -170,6 +170,17 @@ def test_wrong_bind_codes_are_rate_limited(wx, clean):
         assert session.scalar(select(Worker.openid).where(Worker.phone == "13800000001")) != "o-guesser"
 
 
+def test_a_different_problem_of_the_same_category_is_not_offered_as_a_duplicate(wx, people):
+    """A neighbour who no longer answers is not 'the same problem' as a gas smell nearby, though the
+    danger model puts both in 安全隐患: only the same subcategory is offered to follow."""
+    gas = report(wx, "幸福小区3栋楼道里好大一股煤气味")
+    other = "o-worried-neighbour"
+    wx.text(other, "你好")
+    reply = wx.text(other, "幸福小区3栋对门婆婆好几天没出门了 敲门也冇得反应")
+    assert gas not in reply.text and "关注" not in reply.text, reply.text
+    assert NUMBER.search(reply.text).group(0) != gas
+
+
 def test_duplicate_report_offers_to_follow(wx, people):
     number = report(wx, "幸福小区电梯坏了，困了人")
     other = "o-neighbour"
