@@ -10,6 +10,7 @@ import pytest
 import nlp
 from bot.domain import vocabulary
 from bot.domain.privacy import for_reader, mask_name, mask_phone, mask_text
+from nlp import rules as nlp_rules
 from tests.support.personal_data import (
     EMAIL,
     EMAIL_MASKED,
@@ -77,6 +78,7 @@ def test_numbers_are_found_formatted_and_recognised():
 
 def test_grades_route_upwards_with_their_labels():
     assert vocabulary.GRADE_CODES == ("A", "B", "C", "D")
+    assert vocabulary.GRADE_CODES == nlp_rules.GRADES  # the grades a rules file may suggest are the same
     assert [vocabulary.next_grade(g) for g in vocabulary.GRADE_CODES] == ["B", "C", "D", None]
     assert vocabulary.GRADE_TITLES["A"] == "A 简易" and vocabulary.GRADE_TITLES["D"] == "D 疑难"
     assert vocabulary.UNIT_LABELS["B"] == "街道职能部门" and vocabulary.UNIT_KIND_LABELS["city"] == "市指挥中心"
