@@ -47,9 +47,13 @@ def serve(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
 
     if s.effective_database_url.startswith("sqlite"):
         upgrade()
-    # Each worker process builds its own app from the environment (the factory below).
-    uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                access_log=False, timeout_graceful_shutdown=5)
+    if workers > 1:  # one master loads the read-only data, then forks the workers (bot/serving.py)
+        from bot import serving
+
+        serving.run(host, port, workers)
+        return
+    uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=5)
 
 
 @app.command()
