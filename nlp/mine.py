@@ -10,8 +10,8 @@ Two kinds of keyword (`features`):
   - "bigram": pairs of adjacent Chinese characters (`nlp.grams.bigrams`), scored in
     `match = "bigram"` mode. Pairs do not depend on how a text was segmented: a pre-segmented
     training file and raw messages are read alike, and scoring needs no jieba cut. On the TipDM
-    train file they rank about half a point to a point of macro-F1 above words on held-out splits
-    (bench/mine_select.py).
+    train file they rank about a point of macro-F1 above words on held-out splits
+    (bench/mine_select.py: 0.926 against 0.916, mean of four seeds).
 
 Method:
   1. read every message as candidate keywords: words of 2+ characters from the classifier's own
