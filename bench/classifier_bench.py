@@ -21,9 +21,12 @@ sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "bench" / "out"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "citizen_messages"
-# chosen on the TRAIN file only (bench/mine_select.py: stratified 80/20 splits, seeds 0 and 1):
-# the full model (every candidate word, per_label 0), L2 1e-4, min_df 2, no class balance
+# chosen on the TRAIN file only (bench/mine_select.py: stratified 80/20 splits, seeds 0-3, scored on
+# each split's rows that are not near-duplicates of the mined part): pairs of Chinese characters
+# (features "bigram"), the full model (per_label 0), L2 1e-4, min_df 2, no class balance
+MINE_FEATURES = "bigram"
 MINE_L2 = 1e-4
+MINE_MIN_DF = 2
 MINE_BALANCED = False
 
 
@@ -50,10 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the tipdm2020c_*.jsonl files")
     ap.add_argument("--reuse", action="store_true", help="reuse bench/out/tipdm_mined.toml if present")
+    ap.add_argument(
+        "--features",
+        choices=("token", "bigram"),
+        default=MINE_FEATURES,
+        help="keywords: jieba words (token) or pairs of Chinese characters (bigram)",
+    )
     ap.add_argument("--per-label", type=int, default=0, help="keywords for each label (0: all, the full model)")
+    ap.add_argument("--min-df", type=int, default=MINE_MIN_DF, help="a keyword is in at least this many messages")
     ap.add_argument("--l2", type=float, default=MINE_L2, help="L2 regularisation of the mined model")
-    ap.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=MINE_BALANCED,
-                    help="every label's messages weigh the same in total")
+    ap.add_argument(
+        "--balanced",
+        action=argparse.BooleanOptionalAction,
+        default=MINE_BALANCED,
+        help="every label's messages weigh the same in total",
+    )
     ap.add_argument("--min-weight", type=float, default=0.0, help="drop mined keywords lighter than this")
     ap.add_argument("--neg-per-label", type=int, default=None, help="keywords against each label")
     ap.add_argument("--rounds", type=int, default=3, help="timing rounds (best is kept)")
@@ -79,8 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.reuse and rules_path.exists()):
         t0 = time.perf_counter()
         kw = {} if args.neg_per_label is None else {"neg_per_label": args.neg_per_label}
-        m = mine(read_labelled(train), per_label=args.per_label, l2=args.l2, min_weight=args.min_weight,
-                 balanced=args.balanced, **kw)
+        m = mine(
+            read_labelled(train),
+            per_label=args.per_label,
+            l2=args.l2,
+            min_weight=args.min_weight,
+            balanced=args.balanced,
+            features=args.features,
+            min_df=args.min_df,
+            **kw,
+        )
         rules_path.write_text(to_toml(m, source=train.name), encoding="utf-8")
         print(f"mined {rules_path.relative_to(ROOT)} from {train.name} in {time.perf_counter() - t0:.0f} s")
     rows = read_labelled(test)
@@ -108,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "messages": len(texts),
         "characters": chars,
         "rules": str(rules_path.relative_to(ROOT)),
+        "match": rs.match,
         "keyword_entries": n_kw,
         "negative_entries": n_neg,
         "accuracy": round(rep.accuracy, 4),
@@ -119,18 +142,24 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_default_vs_lcut": round(lcut_cpu / dflt_cpu, 3),
         "wall_ratio_mined_vs_lcut": round(lcut_wall / mined_wall, 3),
     }
-    print(f"test: {test.name}  messages: {len(texts)}  rules: {rules_path.name} "
-          f"({n_kw} weighted keywords, {n_neg} of them negative)")
+    print(
+        f"test: {test.name}  messages: {len(texts)}  rules: {rules_path.name} (match = {rs.match}, "
+        f"{n_kw} weighted keywords, {n_neg} of them negative)"
+    )
     print(f"accuracy  {rep.accuracy:.4f}")
     print(f"macro-F1  {rep.macro_f1:.4f}")
     for lab, v in rep.per_label().items():
         print(f"  {lab:<10} P {v['precision']:.3f}  R {v['recall']:.3f}  F1 {v['f1']:.3f}  n {int(v['support'])}")
     print(f"throughput (one core, CPU time, best of {args.rounds}):")
     print(f"  raw jieba.lcut          {figures['jieba_lcut_msgs_per_s']:>8} msg/s")
-    print(f"  classify (mined rules)  {figures['classify_mined_msgs_per_s']:>8} msg/s   "
-          f"ratio {figures['ratio_mined_vs_lcut']:.2f}× lcut")
-    print(f"  classify (default rules){figures['classify_default_msgs_per_s']:>9} msg/s   "
-          f"ratio {figures['ratio_default_vs_lcut']:.2f}× lcut")
+    print(
+        f"  classify (mined rules)  {figures['classify_mined_msgs_per_s']:>8} msg/s   "
+        f"ratio {figures['ratio_mined_vs_lcut']:.2f}× lcut"
+    )
+    print(
+        f"  classify (default rules){figures['classify_default_msgs_per_s']:>9} msg/s   "
+        f"ratio {figures['ratio_default_vs_lcut']:.2f}× lcut"
+    )
     (OUT / "classifier_bench.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nlp import extract, intents, services, tokenizer
+from nlp import extract, grams, intents, services, tokenizer
 from nlp.engine import Engine
 from nlp.rules import DEFAULT_RULES_PATH, RuleSet, load_rules_file, parse_rules
 
@@ -292,6 +292,10 @@ def _classify(text: str, rules) -> Classification:
     if rs.match == "text":
         ev = eng.evidence(t)
         evidence, hits, fired_subs, vetoed = ev.scores, ev.hits, ev.subs, ev.vetoed
+    elif rs.match == "bigram":  # mined rules over character pairs: no jieba cut needed to score
+        ev = eng.evidence(t)
+        evidence, hits, fired_subs, vetoed = [0.0] * n, [], [], set()
+        _evidence_tokens(rs, t, Counter(grams.bigrams(t)), evidence, hits, fired_subs, vetoed)
     else:  # mined rules: keywords are jieba tokens, counted with (1 + ln n); the same cut serves the engine
         tokens = tokenizer.cut(t)
         ev = eng.evidence(t, tokens)

@@ -2,12 +2,21 @@
 
 The result is an ordinary rules file for a person to review: per label, keywords with weights —
 positive weights are evidence *for* the label, negative weights evidence *against* it. Scoring is
-the classifier's own, in "token" mode with `count = "log"`: a keyword found n times adds
-weight × (1 + ln n); the label with the highest total wins.
+the classifier's own, with `count = "log"`: a keyword found n times adds weight × (1 + ln n); the
+label with the highest total wins.
+
+Two kinds of keyword (`features`):
+  - "token" (the default): jieba words, scored in `match = "token"` mode;
+  - "bigram": pairs of adjacent Chinese characters (`nlp.grams.bigrams`), scored in
+    `match = "bigram"` mode. Pairs do not depend on how a text was segmented: a pre-segmented
+    training file and raw messages are read alike, and scoring needs no jieba cut. On the TipDM
+    train file they rank about a point of macro-F1 above words on held-out splits
+    (bench/mine_select.py: 0.926 against 0.916, mean of four seeds).
 
 Method:
-  1. tokenise every message with the classifier's own tokenizer (jieba, no HMM, domain dictionary);
-     candidate keywords are words of 2+ characters (no stop-words, no numbers) in ≥ `min_df` messages;
+  1. read every message as candidate keywords: words of 2+ characters from the classifier's own
+     tokenizer (jieba, no HMM, domain dictionary; no stop-words, no numbers), or character pairs;
+     keep those in ≥ `min_df` messages;
   2. a linear model over sublinear term frequency × IDF, length-normalised, one-vs-rest squared
      hinge loss (a linear SVM), L2-regularised, trained by full-batch AdaGrad;
   3. per label keep the `per_label` keywords with the largest weight (0: all of them — the full model,
@@ -30,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nlp import tokenizer
+from nlp import grams, tokenizer
 from nlp.extract import normalize
 from nlp.rules import toml_key, toml_str
 
@@ -51,6 +60,7 @@ class Mined:
     weights: dict[str, dict[str, float]]  # label -> keyword -> weight (sorted: positives first)
     n_train: int
     n_vocab: int
+    features: str = "token"  # "token": jieba words; "bigram": pairs of Chinese characters
 
 
 def usable(tok: str) -> bool:
@@ -67,10 +77,13 @@ def mine(
     on_progress: Progress | None = None,
     min_weight: float = 0.0,
     balanced: bool = False,
+    features: str = "token",
 ) -> Mined:
     """Learn weighted keywords for each label from (text, label) pairs."""
     import numpy as np
 
+    if features not in ("token", "bigram"):
+        raise ValueError(f'features must be "token" or "bigram", got {features!r}')
     tokenizer.ensure_loaded()
     labels = sorted({lab for _, lab in rows})
     li = {lab: i for i, lab in enumerate(labels)}
@@ -78,7 +91,8 @@ def mine(
     docs: list[Counter] = []
     df: Counter = Counter()
     for k, (text, _) in enumerate(rows):
-        c = Counter(t for t in tokenizer.cut(normalize(text)) if usable(t))
+        t = normalize(text)
+        c = Counter(grams.bigrams(t)) if features == "bigram" else Counter(w for w in tokenizer.cut(t) if usable(w))
         docs.append(c)
         df.update(c.keys())
         if on_progress and k % 250 == 0:
@@ -117,13 +131,15 @@ def mine(
         r, c, v = design(mask)
         w = np.zeros((n_vocab, n_lab))
         g2 = np.full_like(w, 1e-8)
+        z = np.empty((n_docs, n_lab))
+        grad = np.empty_like(w)
         for it in range(iterations):
-            z = np.zeros((n_docs, n_lab))
-            np.add.at(z, r, v[:, None] * w[c])
+            for k in range(n_lab):  # sparse products, one label at a time (bincount is fast)
+                z[:, k] = np.bincount(r, weights=v * w[c, k], minlength=n_docs)
             m = np.maximum(0.0, 1.0 - target * z)
             g_doc = -2.0 * target * m * doc_w[:, None] / n_docs
-            grad = np.zeros_like(w)
-            np.add.at(grad, c, v[:, None] * g_doc[r])
+            for k in range(n_lab):
+                grad[:, k] = np.bincount(c, weights=v * g_doc[r, k], minlength=n_vocab)
             grad += l2 * w
             g2 += grad * grad
             w -= 0.5 * grad / np.sqrt(g2)
@@ -148,23 +164,31 @@ def mine(
         col = wr[:, k]
         pos = [j for j in np.argsort(-col) if col[j] > 0 and mask[j]]
         neg = [j for j in np.argsort(col) if col[j] < 0 and mask[j]][:neg_per_label]
-        weights[lab] = {vocab[j]: round(float(col[j]), 3) for j in pos + neg
-                        if round(float(col[j]), 3) != 0 and abs(col[j]) >= min_weight}
-    return Mined(labels=labels, weights=weights, n_train=n_docs, n_vocab=n_vocab)
+        weights[lab] = {
+            vocab[j]: round(float(col[j]), 3)
+            for j in pos + neg
+            if round(float(col[j]), 3) != 0 and abs(col[j]) >= min_weight
+        }
+    return Mined(labels=labels, weights=weights, n_train=n_docs, n_vocab=n_vocab, features=features)
 
 
 def to_toml(m: Mined, source: str = "") -> str:
     """Render a mined model as a rules file a person can review."""
-    desc = f"{m.n_train} labelled messages, {m.n_vocab} candidate words, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    what = "character pairs" if m.features == "bigram" else "words"
+    desc = f"{m.n_train} labelled messages, {m.n_vocab} candidate {what}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     lines = [
         "# Mined keyword rules — review before use. Generated by `weilinli nlp mine`.",
         "# A keyword found n times in a message adds weight × (1 + ln n) to its label; positive weights",
         "# are evidence for the label, negative weights evidence against it; the highest total wins.",
+    ]
+    if m.features == "bigram":
+        lines.append('# Keywords are pairs of adjacent Chinese characters (match = "bigram"), not words.')
+    lines += [
         "",
         "[meta]",
         f"name = {toml_str('mined: ' + (source or 'labelled history'))}",
         "version = 1",
-        'match = "token"',
+        f"match = {toml_str(m.features)}",
         'count = "log"',
         "min_score = -inf  # always name the best label",
         "temperature = 3.0",

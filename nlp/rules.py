@@ -8,7 +8,9 @@ File layout (see `default_rules.toml`, which is the reference and is commented):
     temperature = 0.6      # softmax temperature for the confidence figure
     match = "text"         # "token" (default): a keyword is a jieba token (every keyword is added to
                            # jieba's dictionary); "text": a keyword of 2+ characters matches anywhere
-                           # in the message, a single character only as a whole jieba token
+                           # in the message, a single character only as a whole jieba token;
+                           # "bigram" (mined files): a keyword is a pair of adjacent Chinese
+                           # characters, counted in the message's runs of Chinese (nlp/grams.py)
     count = "once"         # "once" (default): a keyword present adds its weight once;
                            # "log": a keyword found n times adds weight × (1 + ln n)
 
@@ -50,7 +52,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp import sections
+from nlp import grams, sections
 from nlp.locate import Locator as _Locator
 from nlp.locate import err as _err
 from nlp.locate import syntax_error as _syntax_error
@@ -77,6 +79,7 @@ INTENT_KEYS = (
     "helper",
     "praise",
 )
+MATCH_MODES = ("token", "text", "bigram")
 SCOPE_KEYS = ("negation", "past", "hypothetical", "chronic", "policy", "hedge", "reassure", "neutral", "connective")
 _CODE_RE = re.compile(r"^[^\s.\[\]\"'=#]{1,40}$")
 
@@ -246,8 +249,8 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
     if count not in ("once", "log"):
         raise _err(loc.key(mline, "count"), f"meta.count must be \"once\" or \"log\", got {count!r}")
     match = meta.get("match", "token")
-    if match not in ("token", "text"):
-        raise _err(loc.key(mline, "match"), f"meta.match must be \"token\" or \"text\", got {match!r}")
+    if match not in MATCH_MODES:
+        raise _err(loc.key(mline, "match"), f"meta.match must be one of {', '.join(MATCH_MODES)}, got {match!r}")
 
     cats_raw = data.get("categories")
     if not isinstance(cats_raw, dict) or not cats_raw:
@@ -305,6 +308,8 @@ def parse_rules(text: str, source: str = "<rules>", base: RuleSet | None = None)
             if text_mode:  # concepts and clause patterns: compiled by the engine
                 cat_patterns.append((ci, check(kw, ln, f"categories.{code}.keywords"), weight))
                 continue
+            if match == "bigram" and not grams.is_bigram(kw):
+                raise _err(ln, f"categories.{code}.keywords: {kw!r} is not two Chinese characters (match = \"bigram\")")
             parts = _pattern(kw, ln, f"categories.{code}.keywords")
             words.update(parts)
             key, rest = _key_part(parts)
