@@ -111,6 +111,9 @@ def mine_command(
     iterations: int = typer.Option(200, "--iterations", min=1, help="training iterations"),
     l2: float = typer.Option(1e-4, "--l2", min=0.0, help="L2 regularisation (choose it on a validation split)"),
     balanced: bool = typer.Option(False, "--balanced", help="every label's messages weigh the same in total"),
+    features: str = typer.Option("token", "--features",
+                                 help="token: jieba words (readable); bigram: pairs of Chinese characters "
+                                      "(ranked best on TipDM validation splits, see nlp/README.md)"),
 ) -> None:
     """Propose weighted keyword rules from labelled history, for a person to review."""
     from nlp.mine import mine, to_toml
@@ -125,6 +128,9 @@ def mine_command(
     if not rows:
         console.print(f"[red]{train}: no labelled rows[/red]")
         raise typer.Exit(2)
+    if features not in ("token", "bigram"):
+        console.print(f"[red]--features must be token or bigram, not {features!r}[/red]")
+        raise typer.Exit(2)
     with _progress(console) as prog:
         task = prog.add_task("mining", total=None)
 
@@ -132,7 +138,7 @@ def mine_command(
             prog.update(task, description=stage, completed=k, total=total)
 
         m = mine(rows, per_label=per_label, neg_per_label=neg_per_label, min_df=min_df, min_weight=min_weight,
-                 iterations=iterations, l2=l2, balanced=balanced, on_progress=step)
+                 iterations=iterations, l2=l2, balanced=balanced, features=features, on_progress=step)
     text = to_toml(m, source=train.name)
     parse_rules(text, source=str(out))  # what we write must load
     out.parent.mkdir(parents=True, exist_ok=True)

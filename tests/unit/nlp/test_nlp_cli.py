@@ -166,3 +166,19 @@ def test_eval_resident_file_prints_all_four(app, tmp_path):
         assert word in r.stdout
     fig = json.loads(report.read_text(encoding="utf-8"))
     assert fig["intent_accuracy"] == 1.0 and fig["service_accuracy"] == 1.0
+
+
+def test_mine_with_character_pairs_writes_a_bigram_rules_file_that_classifies(app, tmp_path):
+    train = _jsonl(tmp_path / "train.jsonl", [{"id": i, "text": t, "label": lab} for i, (t, lab) in
+                                               enumerate(TRAIN)])
+    rules = tmp_path / "pairs.toml"
+    r = CliRunner().invoke(app, ["nlp", "mine", str(train), "--out", str(rules), "--features", "bigram",
+                                 "--per-label", "0", "--min-df", "1", "--iterations", "60"])
+    assert r.exit_code == 0, r.output
+    assert 'match = "bigram"' in rules.read_text(encoding="utf-8")
+    f = _jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "医院看病挂号太难"}])
+    r = CliRunner().invoke(app, ["classify", str(f), "--rules", str(rules)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.splitlines()[0])["category"] == "卫生"
+    r = CliRunner().invoke(app, ["nlp", "mine", str(train), "--out", str(rules), "--features", "trigram"])
+    assert r.exit_code == 2 and "token or bigram" in r.output
