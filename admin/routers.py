@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from admin import pages
+from admin import desk, pages
 from admin.api import events, grids, ledger, orders, rules, session, stats, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -18,6 +18,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ledger.router,  # /api/events.xlsx (台账)
     stats.rates_router,  # /api/rates (三率)
     pages.router,  # /admin/ (HTML)
+    desk.router,  # /admin/orders, /admin/volunteers/hours, /admin/map, /admin/audit (HTML)
 )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from admin import auth, queries
 from admin.api import files
-from admin.deps import DB, Actor, Body, Viewer, can_see_phone, text_field
+from admin.deps import DB, Actor, Body, Viewer, can_search_phone, text_field
 from admin.present import ROLE_LABELS, worker_json
 from bot.domain.models import Grid, LoginSession, Worker
 from bot.events.casework import issue_bind_code
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api", tags=["dispatcher pages"])
 @router.get("/workers")
 def workers(session: DB, login: Viewer, role: str = "") -> list[dict]:
     """Grid workers and volunteers within scope (`role`: grid_worker | volunteer)."""
-    keep = can_see_phone(login)
+    keep = can_search_phone(login)
     return [worker_json(w, keep_contacts=keep) for w in queries.visible_workers(session, login.user, role or None)]
 
 

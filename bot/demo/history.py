@@ -130,9 +130,9 @@ def _fate(rng: random.Random, age: int) -> str:
     if age <= 1:
         return rng.choice(["reported", "reported", "assigned", "accepted", "accepted"])
     if age <= 6:
-        return rng.choice(["assigned", "accepted", "accepted", "completed", "closed", "rated"])
+        return rng.choice(["accepted", "completed", "closed", "closed", "rated", "rated", "rated"])
     if age <= 12:
-        return rng.choice(["accepted", "completed", "closed", "rated", "rated", "rated"])
+        return rng.choice(["completed", "closed", "rated", "rated", "rated", "rated", "rated", "rated"])
     return "rated" if rng.random() < 0.88 else "closed"
 
 
@@ -162,6 +162,8 @@ def _events(session, rng, clock, residents, grids, workers, photo_dir) -> int:
             grid = rng.choice(grid_list)
             aliases = grid.alias_list or [grid.name]
             text = rng.choice(TEXTS[category]).format(p=rng.choice(aliases), b=rng.randint(1, 12))
+            if rng.random() < 0.25:  # some residents leave a number to call back (masked on screen)
+                text += f"，联系电话1{rng.choice('3589')}{rng.randint(0, 99999999):08d}{rng.randint(0, 9)}"
             created = clock.day(back)
             if created > clock.now:
                 created = clock.now - timedelta(minutes=rng.randint(20, 300))
@@ -185,7 +187,7 @@ def _event(session, rng, text, created, grid, person) -> Event:
         ["wechat"] * 8 + ["open311", "patrol"]), text=text, intent="report", category=result.category,
         subcategory=result.subcategory, grade=result.grade or "A", urgent=bool(result.urgent),
         flagged=result.category == "other", confidence=result.confidence, rule=result.rule,
-        place_text=result.place, grid=grid, status="reported", created_at=created, updated_at=created,
+        place_text=result.place, phone=result.phone, grid=grid, status="reported", created_at=created, updated_at=created,
         deadline_round=0, overdue_count=0, reopen_count=0, overdue=False)
     if rng.random() < 0.65 and grid.lat is not None:  # a WeChat location: a point inside the grid
         event.lat = grid.lat + rng.uniform(-HALF, HALF) * 0.8
@@ -236,8 +238,10 @@ def _live(session, rng, clock, event: Event, fate: str, worker: Worker | None, p
         return
     value = _mood(rng, happy)
     rated_at = min(closed_at + timedelta(hours=rng.randint(1, 48)), clock.now)
+    if value == "unsatisfied" and clock.now - rated_at < timedelta(days=4):
+        value = "basic"  # a first 不满意 always reopens: too recent for the second round to have run
     _rate(session, event, value, rng.choice(COMMENTS[value]), rated_at, story)
-    if value == "unsatisfied" and rng.random() < 0.6 and clock.now - rated_at > timedelta(days=4):
+    if value == "unsatisfied":
         _second_round(session, rng, story, event, worker, rated_at, clock.now)
     _settle(session, clock, event)
 
@@ -277,7 +281,7 @@ def _mood(rng, happy: float) -> str:
     roll = rng.random()
     if roll < happy:
         return "satisfied"
-    return "basic" if roll < happy + (1 - happy) * 0.6 else "unsatisfied"
+    return "basic" if roll < happy + (1 - happy) * 0.5 else "unsatisfied"
 
 
 def _rate(session, event: Event, value: str, comment: str, at: datetime, story: _Story | None) -> None:
@@ -298,8 +302,10 @@ def _second_round(session, rng, story, event, worker, rated_at, now) -> None:
     closed = min(event.completed_at + timedelta(hours=3), now)
     story.add(closed, "close", "closed", actor="dispatcher", name="调度员", note="重办完成，核查结案")
     event.closed_at = closed
-    _rate(session, event, "unsatisfied", "还是没有解决", min(closed + timedelta(hours=5), now), story)
-    event.flagged = True
+    again = rng.choice(["satisfied", "basic", "basic", "unsatisfied", "unsatisfied"])
+    _rate(session, event, again, "还是没有解决" if again == "unsatisfied" else "", min(closed + timedelta(hours=5), now),
+          story)
+    event.flagged = again == "unsatisfied"
 
 
 def _settle(session: Session, clock: _Clock, event: Event) -> None:
