@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import nlp
-from admin import auth, glance, queries
+from admin import auth, glance, queries, rules_form
 from admin.api import rules as rules_api
 from admin.api import stats
 from admin.api.workers import volunteer_importer
@@ -251,7 +251,11 @@ def people_page(request: Request, session: DB, login: Login) -> HTMLResponse:
 @router.get("/rules")
 def rules_page(request: Request, login: Login) -> HTMLResponse:
     rules = rules_api.get_rules(login)
-    return render("rules.html", request, login, rules=rules)
+    try:
+        form = rules_form.structure(rules["text"])
+    except rules_form.FormError:
+        form = {"categories": [], "concepts": [], "min_score": None}  # the TOML view still shows the text
+    return render("rules.html", request, login, rules=rules, form=form)
 
 
 @router.get("/dashboard")

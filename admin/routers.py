@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from admin import desk, pages
-from admin.api import events, grids, ledger, orders, rules, session, stats, workers
+from admin.api import events, grids, ledger, orders, rules, rules_form, session, stats, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
     session.router,  # /api/login, /api/logout, /api/me
@@ -13,6 +13,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     orders.router,  # /api/orders (五单)
     grids.router,  # /api/grids, import, export
     workers.router,  # /api/workers, bind codes, /api/volunteers/import, export
+    rules_form.router,  # /api/rules/form (before /api/rules' own paths; nothing there collides)
     rules.router,  # /api/rules
     stats.router,  # /api/stats/overview
     ledger.router,  # /api/events.xlsx (台账)
