@@ -44,7 +44,8 @@ def orders_page(request: Request, session: DB, login: Login, status: str = "", s
     flagged_total = len(orders_api.find_orders(session, login, flagged=True, limit=500))
     return render("orders.html", request, login, rows=[orders_api.order_json(session, o, keep_contacts=keep)
                                                        for o in found],
-                  counts=counts, flagged_total=flagged_total, open_total=sum(counts[s] for s in Order.OPEN_STATES), f=filters, link=link,
+                  counts=counts, flagged_total=flagged_total,
+                  open_total=sum(counts[s] for s in Order.OPEN_STATES), f=filters, link=link,
                   labels=lifecycle.STATUS_LABELS, services=[s.name for s in services_menu.menu()],
                   volunteers=queries.visible_workers(session, login.user, "volunteer"),
                   export="/api/orders.xlsx" + (f"?{urlencode(export)}" if export else ""))

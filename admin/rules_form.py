@@ -183,8 +183,8 @@ def _apply_category(doc: _Doc, known: dict, cat: dict) -> None:
         doc.set_keys(*table[0], keywords, prune=True)
     elif keywords:
         end = head[0][1]
-        doc.lines[end:end] = [f"[categories.{code}.keywords]", *(f"{_key(k)} = {_value(v)}" for k, v in keywords.items()),
-                              ""]
+        lines = [f"{_key(k)} = {_value(v)}" for k, v in keywords.items()]
+        doc.lines[end:end] = [f"[categories.{code}.keywords]", *lines, ""]
     _apply_subs(doc, code, label, cat.get("subs") or [])
     for group in cat.get("urgent") or []:
         name = str(group.get("name") or "")
@@ -219,7 +219,8 @@ def _apply_subs(doc: _Doc, code: str, label: str, subs: list) -> None:
         end = after[-1][1]
         block = []
         for sub in extra:
-            block += [f"[[categories.{code}.sub]]", f"label = {_value(sub['label'])}", f"match = {_value(sub['match'])}"]
+            block += [f"[[categories.{code}.sub]]", f"label = {_value(sub['label'])}",
+                      f"match = {_value(sub['match'])}"]
             if sub["weight"] is not None:
                 block.append(f"weight = {_value(sub['weight'])}")
             block.append("")

@@ -113,7 +113,8 @@ def export_orders(session: DB, login: Viewer, status: str | None = Query(None), 
     for o in find_orders(session, login, status=status, service=service, volunteer=volunteer, limit=50000):
         rows.append([o.number, local_text(o.created_at, MINUTE), o.service, mask_text(o.place_text),
                      o.grid.full_name if o.grid else "", o.volunteer.name if o.volunteer else "",
-                     ORDER_STATUS_LABELS[o.status], local_text(o.accepted_at, MINUTE), local_text(o.completed_at, MINUTE),
+                     ORDER_STATUS_LABELS[o.status], local_text(o.accepted_at, MINUTE),
+                     local_text(o.completed_at, MINUTE),
                      o.hours or "", o.points or "", RATING_LABELS.get(o.rating or "", ""),
                      "是" if o.public and o.status == "rated" else ""])
     return files.download(files.spreadsheet(rows, "服务单台账", ORDER_WIDTHS), files.stamped("服务单台账", "xlsx"))

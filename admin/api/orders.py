@@ -177,4 +177,5 @@ def reveal(number: str, session: DB, login: Actor, body: Body) -> dict:
     """查看完整号码: the order's note and place with contacts whole; recorded like an event's reveal."""
     order = visible_order(session, login, number)
     reveal_audit.record(session, login, "order", order.number, "note", text_field(body, "reason"))
-    return {"number": order.number, "note": reveal_audit.whole(order.note), "place": reveal_audit.whole(order.place_text)}
+    return {"number": order.number, "note": reveal_audit.whole(order.note),
+            "place": reveal_audit.whole(order.place_text)}

@@ -16,10 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nlp import classifier
 from bot.core.db import utcnow
 from bot.demo import photos
-from bot.demo.sample import GRIDS, HALF, VOLUNTEERS
+from bot.demo.sample import GRIDS, HALF
 from bot.domain import deadlines
 from bot.domain.models import (
     Attachment,
@@ -40,6 +39,7 @@ from bot.domain.vocabulary import RATING_LABELS
 from bot.orders.orders import service_hours
 from bot.timelimits import rounds
 from bot.wechat.media import media_dir
+from nlp import classifier
 from settings import get_settings
 
 SEED = 17
@@ -187,7 +187,8 @@ def _event(session, rng, text, created, grid, person) -> Event:
         ["wechat"] * 8 + ["open311", "patrol"]), text=text, intent="report", category=result.category,
         subcategory=result.subcategory, grade=result.grade or "A", urgent=bool(result.urgent),
         flagged=result.category == "other", confidence=result.confidence, rule=result.rule,
-        place_text=result.place, phone=result.phone, grid=grid, status="reported", created_at=created, updated_at=created,
+        place_text=result.place, phone=result.phone, grid=grid, status="reported", created_at=created,
+        updated_at=created,
         deadline_round=0, overdue_count=0, reopen_count=0, overdue=False)
     if rng.random() < 0.65 and grid.lat is not None:  # a WeChat location: a point inside the grid
         event.lat = grid.lat + rng.uniform(-HALF, HALF) * 0.8
@@ -268,7 +269,8 @@ def _finish(rng, story, event, worker, late_share, now) -> None:
         span = (due - start) if due is not None else timedelta(hours=8)
         at = start + span * rng.uniform(0.15, 0.9)
     at = min(max(at, start + timedelta(minutes=30)), now - timedelta(minutes=5))
-    story.add(at - (at - start) / 2, "progress", "accepted", actor="worker", name=worker.name, note="已到现场查看，正在处理")
+    story.add(at - (at - start) / 2, "progress", "accepted", actor="worker", name=worker.name,
+              note="已到现场查看，正在处理")
     story.add(at, "complete", "completed", actor="worker", name=worker.name, note="已处理完毕，附处理后照片")
     event.completed_at = at
 
@@ -289,7 +291,8 @@ def _rate(session, event: Event, value: str, comment: str, at: datetime, story: 
                        comment=comment, at=at))
     event.rating = value
     if story is not None:
-        story.add(at, "rate", "rated", actor="resident", note=RATING_LABELS[value] + (f"：{comment}" if comment else ""))
+        note = RATING_LABELS[value] + (f"：{comment}" if comment else "")
+        story.add(at, "rate", "rated", actor="resident", note=note)
 
 
 def _second_round(session, rng, story, event, worker, rated_at, now) -> None:
@@ -303,8 +306,8 @@ def _second_round(session, rng, story, event, worker, rated_at, now) -> None:
     story.add(closed, "close", "closed", actor="dispatcher", name="调度员", note="重办完成，核查结案")
     event.closed_at = closed
     again = rng.choice(["satisfied", "basic", "basic", "unsatisfied", "unsatisfied"])
-    _rate(session, event, again, "还是没有解决" if again == "unsatisfied" else "", min(closed + timedelta(hours=5), now),
-          story)
+    comment = "还是没有解决" if again == "unsatisfied" else ""
+    _rate(session, event, again, comment, min(closed + timedelta(hours=5), now), story)
     event.flagged = again == "unsatisfied"
 
 
@@ -321,7 +324,8 @@ def _settle(session: Session, clock: _Clock, event: Event) -> None:
 
 # ----------------------------------------------------------------------------- service orders (五单)
 
-ORDER_NOTES = {"磨刀": "家里两把菜刀钝了", "修伞": "一把折叠伞骨架断了", "补鞋": "皮鞋开胶了", "理发": "老人行动不便，想上门理发",
+ORDER_NOTES = {"磨刀": "家里两把菜刀钝了", "修伞": "一把折叠伞骨架断了", "补鞋": "皮鞋开胶了",
+               "理发": "老人行动不便，想上门理发",
                "家电维修": "洗衣机不脱水", "水电小修": "厨房水龙头漏水", "代买代办": "帮忙买点米和油",
                "陪同就医": "下周二去医院复查，需要有人陪同", "上门助老": "独居老人，想有人上门看看"}
 
@@ -342,8 +346,8 @@ def _orders(session, rng, clock, residents, grids, base_url: str) -> int:
             created = clock.now - timedelta(minutes=rng.randint(20, 200))
         grid = volunteer.grid or rng.choice(list(grids.values()))
         order = Order(number=next_number(session, created), resident=rng.choice(residents), service=service,
-                      note=ORDER_NOTES[service], grid=grid, place_text=f"{grid.alias_list[0] if grid.alias_list else grid.name}"
-                      f"{rng.randint(1, 12)}栋", status="requested", created_at=created, updated_at=created)
+                      note=ORDER_NOTES[service], grid=grid, status="requested", created_at=created, updated_at=created,
+                      place_text=f"{(grid.alias_list or [grid.name])[0]}{rng.randint(1, 12)}栋")
         session.add(order)
         session.flush()
         steps = [(created, "order", "requested", "resident", "", f"{service}：{order.note}")]

@@ -43,5 +43,5 @@ def reopen(session: Session, event: Event, *, actor_name: str, reason: str) -> N
     event.flagged = False
     rounds.start_round(event, utcnow(), new_round=True)
     notices.reopened(session, event, reason)
-    notices.tell_residents(session, event, f"【重新办理】您反映的 {event.number} 已由指挥中心安排重新办理：{reason[:200]}",
-                           "reopen2")
+    notices.tell_residents(session, event, f"【重新办理】您反映的 {event.number} 已由指挥中心安排重新办理："
+                           f"{reason[:200]}", "reopen2")

@@ -75,11 +75,12 @@ def accepted(session: Session, order: Order, others: list[Worker]) -> None:
     else:
         reach = ("居民未留电话：请按地点上门；需要联系居民时，请联系社区调度员"
                  f"（{get_settings().duty_phone}）经公众号转告。")
-        told = "您未留电话，志愿者将按您填写的地点上门；如需约时间，请直接回复本公众号留言"
+        told = ("您未留电话，志愿者将按您填写的地点上门；如需另约时间，请致电社区"
+                f"（{get_settings().duty_phone}）转告志愿者")
     _push(session, volunteer.openid, order_text(order, "接单成功", full=True) + f"\n{reach}\n"
           f"服务完成后回复「完成 {order.number} 备注」，可再发一张服务照片。", order, "accepted")
     _tell_resident(session, order, f"【已接单】您的服务单 {order.number}（{order.service}）已由志愿者"
-                   f"{volunteer.name}接单。{told}。服务完成后请为本次服务评价。", "accept")
+                   f"{volunteer.name}接单。{told}。完成后请为本次服务评价。", "accept")
     for other in others:
         _push(session, other.openid, f"【已被接单】服务单 {order.number}（{order.service}）已由其他志愿者接单，"
               "感谢您的热心！", order, "taken")
