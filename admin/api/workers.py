@@ -136,10 +136,10 @@ async def import_volunteers(request: Request, session: DB, login: Actor) -> dict
 @router.get("/workers/export")
 def export_workers(session: DB, login: Viewer, role: str = "volunteer") -> Response:
     """Volunteers (or grid workers) as a spreadsheet: 姓名,手机号,技能,网格."""
-    header = ["姓名", "手机号", "技能", "网格", "状态", "已绑定微信"]
+    header = ["姓名", "手机号", "技能", "网格", "状态", "已绑定微信", "角色"]
     rows = [header] + [[w.name, w.phone, w.skills or "", w.grid.name if w.grid else "", "在岗" if w.active else "停用",
-                        "是" if w.openid else "否"]
+                        "是" if w.openid else "否", ROLE_LABELS.get(w.role, w.role)]
                        for w in queries.visible_workers(session, login.user, role or None)]
     name = "志愿者" if role == "volunteer" else "网格员"
-    return files.download(files.spreadsheet(files.shown_rows(login, rows), name, [10, 16, 30, 16, 8, 10]),
+    return files.download(files.spreadsheet(files.shown_rows(login, rows), name, [10, 16, 30, 16, 8, 10, 8]),
                           files.stamped(name, "xlsx"))
