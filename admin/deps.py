@@ -110,13 +110,25 @@ def clear_login_cookies(response: Response) -> None:
 
 
 def can_see_phone(login: LoginSession) -> bool:
-    """Dispatchers and admins call residents back: they see contacts whole (and may search by them)."""
+    """Residents' contacts are masked on screen for every role: a dispatcher who must call one back
+    reveals that one number (查看完整号码, POST …/reveal), and the reveal is audited."""
+    return False
+
+
+def can_search_phone(login: LoginSession) -> bool:
+    """Dispatchers and admins may find an event by the caller's number (what is shown stays masked),
+    and see the work phones of grid workers and volunteers."""
     return login.user.role in auth.CAN_ACT
 
 
 def shown(login: LoginSession):
-    """(text, phone): how free text and phone fields are shown to this login (bot.domain.privacy)."""
+    """(text, phone): how residents' free text and phone fields are shown to this login."""
     return for_reader(keep_contacts=can_see_phone(login))
+
+
+def staff_shown(login: LoginSession):
+    """(text, phone) for staff records (grid workers, volunteers): work phones, whole for dispatchers."""
+    return for_reader(keep_contacts=can_search_phone(login))
 
 
 def visible_event(session: Session, login: LoginSession, number: str) -> Event:

@@ -21,17 +21,29 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import nlp
-from admin import auth, queries
+from admin import auth, glance, queries, rules_form
 from admin.api import rules as rules_api
 from admin.api import stats
 from admin.api.workers import volunteer_importer
-from admin.deps import DB, SESSION_COOKIE, can_see_phone, clear_login_cookies, log_in, set_login_cookies, shown
-from admin.present import event_json, event_row, is_overdue, unit_label
+from admin.deps import (
+    DB,
+    SESSION_COOKIE,
+    can_search_phone,
+    can_see_phone,
+    clear_login_cookies,
+    log_in,
+    set_login_cookies,
+    staff_shown,
+)
+from admin.present import SOURCE_LABELS, event_json, event_row, is_overdue, unit_label
 from bot.core.db import utcnow
 from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS, can
 from bot.domain.models import Attachment, Event, LoginSession, Worker
 from bot.domain.vocabulary import GRADE_TITLES, local_iso
+from bot.events import followup
+from bot.reports import rates
 from bot.wechat.media import media_dir
+from settings import get_settings
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -40,7 +52,6 @@ templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                         autoescape=select_autoescape(("html", "xml"), default=True))
 templates.filters["dt"] = lambda iso, short=False: (iso or "—")[5 if short else 0:16].replace("T", " ")
 ROLE_LABELS = {"admin": "管理员", "dispatcher": "调度员", "viewer": "只读"}
-SOURCE_LABELS = {"wechat": "微信", "open311": "12345/Open311", "patrol": "网格员巡查"}
 
 
 def static() -> StaticFiles:
@@ -71,7 +82,8 @@ def render(name: str, request: Request, login: LoginSession | None = None, statu
         request=request, user=user, login=login, csrf=login.csrf_token if login else "",
         can_act=bool(user and user.role in auth.CAN_ACT), role_label=ROLE_LABELS.get(user.role, "") if user else "",
         scope=user.scope.full_name or user.scope.name if user and user.scope else "全部辖区",
-        nav=request.url.path, status_labels=STATUS_LABELS, grade_labels=GRADE_TITLES, **context)
+        nav=request.url.path, status_labels=STATUS_LABELS, grade_labels=GRADE_TITLES, demo=get_settings().demo,
+        **context)
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
@@ -146,7 +158,7 @@ def _categories() -> list[tuple[str, str]]:
 @router.get("/events")
 def events_page(request: Request, session: DB, login: Login) -> HTMLResponse:
     f = queries.Filters.parse(request.query_params)
-    page = queries.list_events(session, login.user, f, can_see_phone=can_see_phone(login))
+    page = queries.list_events(session, login.user, f, can_see_phone=can_search_phone(login))
     rows = [event_row(e, keep_contacts=can_see_phone(login)) for e in page.events]
 
     def link(**changes) -> str:
@@ -154,7 +166,10 @@ def events_page(request: Request, session: DB, login: Login) -> HTMLResponse:
         return "/admin/events" + (f"?{urlencode(params)}" if params else "")
 
     export = "/api/events.xlsx" + (f"?{urlencode(f.query_params(page=1))}" if f.query_params(page=1) else "")
+    worker = session.get(Worker, f.worker) if f.worker else None
+    worker_name = worker.name if worker else "未派单"
     return render("events.html", request, login, f=f, page=page, rows=rows, link=link, export=export,
+                  worker_name=worker_name,
                   categories=_categories(), grids=queries.visible_grids(session, login.user),
                   open_total=sum(page.counts.get(s, 0) for s in Event.OPEN_STATES))
 
@@ -178,8 +193,10 @@ def event_page(number: str, request: Request, session: DB, login: Login) -> HTML
     photos = [{"id": a.id, "kind": a.kind, "label": a.label, "stored": bool(a.local_path), "url": a.url,
                "lat": _coordinate(a), "media_id": a.media_id} for a in stored.values()]
     overdue = is_overdue(event, utcnow())
-    actions = {name: can(event, name) for name in ("assign", "escalate", "close", "reject", "merge", "note")}
+    actions = {name: can(event, name) for name in ("assign", "escalate", "close", "reject", "merge", "note",
+                                                   "supervise")}
     actions["escalate"] = actions["escalate"] and event.grade != "D"
+    actions["reopen"] = followup.second_unsatisfied(event)
     return render("event.html", request, login, e=event, d=data, local=local, others=others, photos=photos,
                   merged_into=merged_into, actions=actions, overdue=overdue, categories=_categories(),
                   unit_label=unit_label(event), source_label=SOURCE_LABELS.get(event.source, event.source),
@@ -217,7 +234,7 @@ def people_page(request: Request, session: DB, login: Login) -> HTMLResponse:
     grids = queries.visible_grids(session, login.user)
     workers = queries.visible_workers(session, login.user, "grid_worker")
     volunteers = queries.visible_workers(session, login.user, "volunteer")
-    _, keep = shown(login)
+    _, keep = staff_shown(login)
     by_grid: dict[int, list[Worker]] = {}
     for worker in workers:
         if worker.grid_id:
@@ -234,10 +251,18 @@ def people_page(request: Request, session: DB, login: Login) -> HTMLResponse:
 @router.get("/rules")
 def rules_page(request: Request, login: Login) -> HTMLResponse:
     rules = rules_api.get_rules(login)
-    return render("rules.html", request, login, rules=rules)
+    try:
+        form = rules_form.structure(rules["text"])
+    except rules_form.FormError:
+        form = {"categories": [], "concepts": [], "min_score": None}  # the TOML view still shows the text
+    return render("rules.html", request, login, rules=rules, form=form)
 
 
 @router.get("/dashboard")
-def dashboard_page(request: Request, session: DB, login: Login) -> HTMLResponse:
-    data = stats.overview(session, login)
-    return render("dashboard.html", request, login, data=data)
+def dashboard_page(request: Request, session: DB, login: Login, month: str = "", by: str = "grid") -> HTMLResponse:
+    try:
+        rates_view = glance.glance(session, login, month or None, by)
+    except rates.RatesError as exc:
+        return render("error.html", request, login, status=400, message=str(exc))
+    data = stats.overview(session, login) | {"month": rates_view["month"]}
+    return render("dashboard.html", request, login, data=data, g=rates_view)

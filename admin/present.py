@@ -15,8 +15,11 @@ from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS
 from bot.domain.models import Event, Follower, Grid, Rating, Worker
 from bot.domain.privacy import for_reader
 from bot.domain.vocabulary import RATING_LABELS, UNIT_KIND_LABELS, local_iso
+from bot.events import followup
 
 ROLE_LABELS = {"grid_worker": "网格员", "volunteer": "志愿者"}
+SOURCE_LABELS = {"wechat": "微信", "open311": "12345/Open311", "patrol": "网格员巡查"}
+ACTOR_LABELS = {"resident": "居民", "worker": "网格员", "volunteer": "志愿者", "dispatcher": "调度员", "system": "系统"}
 
 
 def event_json(session: Session, event: Event, *, keep_contacts: bool = False) -> dict:
@@ -28,6 +31,7 @@ def event_json(session: Session, event: Event, *, keep_contacts: bool = False) -
         "status": event.status,
         "status_label": STATUS_LABELS[event.status],
         "source": event.source,
+        "source_label": SOURCE_LABELS.get(event.source, event.source),
         "text": text(event.text),
         "intent": event.intent,
         "category": event.category,
@@ -35,7 +39,8 @@ def event_json(session: Session, event: Event, *, keep_contacts: bool = False) -
         "subcategory": event.subcategory,
         "grade": event.grade,
         "urgent": event.urgent,
-        "flagged": event.flagged,
+        "flagged": event.flagged and not followup.second_unsatisfied(event),
+        "second_unsatisfied": followup.second_unsatisfied(event),
         "overdue": event.overdue,
         "overdue_count": event.overdue_count,
         "respond_due_at": local_iso(event.respond_due_at),
@@ -68,7 +73,8 @@ def event_json(session: Session, event: Event, *, keep_contacts: bool = False) -
 
 def timeline_json(entries, action_labels: dict[str, str], text) -> list[dict]:
     """An event's or an order's timeline: when, who, what, from which state to which, the note."""
-    return [{"at": local_iso(t.at), "actor": t.actor, "actor_name": t.actor_name, "action": t.action,
+    return [{"at": local_iso(t.at), "actor": t.actor, "actor_label": ACTOR_LABELS.get(t.actor, t.actor),
+             "actor_name": t.actor_name, "action": t.action,
              "action_label": action_labels.get(t.action, t.action), "from": t.from_status,
              "to": t.to_status, "note": text(t.note)} for t in entries]
 
@@ -94,7 +100,8 @@ def event_row(event: Event, now: datetime | None = None, *, keep_contacts: bool 
         "subcategory": event.subcategory,
         "grade": event.grade,
         "urgent": event.urgent,
-        "flagged": event.flagged or event.category == "other",
+        "flagged": (event.flagged and not followup.second_unsatisfied(event)) or event.category == "other",
+        "second_unsatisfied": followup.second_unsatisfied(event),
         "overdue": is_overdue(event, now or utcnow()),
         "text": text(event.text),
         "place": text(event.place_text),

@@ -18,6 +18,7 @@ from bot.core.db import utcnow
 from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event, Grid, User, Worker
 from bot.domain.vocabulary import GRADE_CODES, WHOLE_NUMBER, local_zone
+from bot.reports import rates
 
 PAGE_SIZE = 20
 DIGITS = re.compile(r"^\d{4,11}$")
@@ -35,6 +36,12 @@ class Filters:
     urgent: bool = False
     date_from: date | None = None
     date_to: date | None = None
+    # The three rates' drill-down (admin/templates/rates.html): the events behind one figure.
+    month: str = ""  # YYYY-MM of the report (Asia/Shanghai)
+    worker: int | None = None  # 0: not assigned to anyone
+    counted: bool = False  # only events the three rates count (not cancelled, merged or rejected)
+    late: str = ""  # respond | resolve: due in the round and not done within the limit
+    flag: str = ""  # second_unsatisfied: 居民二次不满意
     q: str = ""
     page: int = 1
     per_page: int = PAGE_SIZE
@@ -64,6 +71,11 @@ class Filters:
 
         status = text("status")
         grade = text("grade").upper()
+        month = text("month", 7)
+        try:
+            rates.month_range(month)
+        except rates.RatesError:
+            month = ""
         return cls(
             status=status if status in STATUS_LABELS or status == "open" else "",
             grade=grade if grade in GRADE_CODES else "",
@@ -74,6 +86,11 @@ class Filters:
             urgent=flag("urgent"),
             date_from=day("date_from"),
             date_to=day("date_to"),
+            month=month,
+            worker=number("worker"),
+            counted=flag("counted"),
+            late=text("late") if text("late") in ("respond", "resolve") else "",
+            flag=text("flag") if text("flag") == "second_unsatisfied" else "",
             q=text("q"),
             page=max(1, number("page", 1) or 1),
             per_page=min(200, max(1, number("per_page", PAGE_SIZE) or PAGE_SIZE)),
@@ -164,9 +181,36 @@ def _filtered(session: Session, user: User, f: Filters, *, can_see_phone: bool, 
         query = query.where(Event.created_at >= _local_start(f.date_from))
     if f.date_to:
         query = query.where(Event.created_at < _local_start(f.date_to + timedelta(days=1)))
+    if f.month:
+        start, end = rates.month_range(f.month)
+        query = query.where(Event.created_at >= start, Event.created_at < end)
+    if f.worker is not None:
+        query = query.where(Event.worker_id.is_(None) if f.worker == 0 else Event.worker_id == f.worker)
+    if f.counted:
+        query = query.where(Event.status.not_in(rates.EXCLUDED_STATUSES))
+    if f.late:
+        query = query.where(late_clause(f.late))
+    if f.flag:
+        query = query.where(SECOND_UNSATISFIED)
     if f.q:
         query = query.where(_search(f.q, can_see_phone))
     return query
+
+
+# 居民二次不满意: the one reopen is used and the resident is still unsatisfied — a dispatcher's case.
+SECOND_UNSATISFIED = and_(Event.reopen_count > 0, Event.rating == "unsatisfied", Event.status == "rated")
+
+
+def late_clause(kind: str, now: datetime | None = None):
+    """The events a rate counts as due but not done in time — the complement of its numerator,
+    with exactly the definitions of bot/reports/rates.py."""
+    now = now or utcnow()
+    if kind == "respond":
+        due, done = Event.respond_due_at, Event.accepted_at
+    else:
+        due, done = Event.resolve_due_at, Event.completed_at
+    counted = and_(due.is_not(None), or_(done.is_not(None), due <= now))
+    return and_(counted, or_(done.is_(None), done > due))
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from admin import pages
-from admin.api import events, grids, ledger, orders, rules, session, stats, workers
+from admin import desk, pages
+from admin.api import events, grids, ledger, orders, rules, rules_form, session, stats, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
     session.router,  # /api/login, /api/logout, /api/me
@@ -13,11 +13,13 @@ ROUTERS: tuple[APIRouter, ...] = (
     orders.router,  # /api/orders (五单)
     grids.router,  # /api/grids, import, export
     workers.router,  # /api/workers, bind codes, /api/volunteers/import, export
+    rules_form.router,  # /api/rules/form (before /api/rules' own paths; nothing there collides)
     rules.router,  # /api/rules
     stats.router,  # /api/stats/overview
     ledger.router,  # /api/events.xlsx (台账)
     stats.rates_router,  # /api/rates (三率)
     pages.router,  # /admin/ (HTML)
+    desk.router,  # /admin/orders, /admin/volunteers/hours, /admin/map, /admin/audit (HTML)
 )
 
 

@@ -17,6 +17,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(grids_app, name="grids")
 users_app = typer.Typer(help="Admin-page logins", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+menu_app = typer.Typer(help="The account's custom menu (自定义菜单)", no_args_is_help=True)
+app.add_typer(menu_app, name="menu")
 volunteers_app = typer.Typer(help="Volunteer roster (志愿者: skills and home grid)", no_args_is_help=True)
 app.add_typer(volunteers_app, name="volunteers")
 console = Console()
@@ -72,6 +74,7 @@ def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     from bot.core import runtime
     from bot.core.db import session_scope
     from bot.core.migrate import upgrade
+    from bot.demo import accounts, history
     from bot.demo import sample as demo_data
 
     service = create_app()
@@ -79,9 +82,18 @@ def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     upgrade()
     with session_scope() as session:
         demo_data.load(session)
+        logins = accounts.create(session)
+    with session_scope() as session:
+        added = history.load(session, base_url=base)
     s = settings_module.get_settings()
     console.print(f"[bold green]微邻里 demo[/] on {s.effective_database_url}, "
                   f"{'plaintext' if not s.safe_mode else 'AES safe'} mode")
+    if not added.get("skipped"):
+        console.print(f"  Demo history     : {added['events']} events and {added['orders']} service orders "
+                      f"over the last {history.DAYS} days")
+    console.print(f"  Admin page       : {base}/admin/")
+    for username, password, label in logins:
+        console.print(f"      login {username} / {password}  ({label})")
     console.print(f"  WeChat simulator : {base}/simulator/")
     console.print(f"  Webhook          : {base}/wechat")
     console.print(f"  Fake WeChat API  : {base}/_fake_wechat/_records")
@@ -186,6 +198,27 @@ def volunteers_import(file: Path = typer.Argument(..., exists=True, dir_okay=Fal
     console.print(f"导入完成：{result.rows} 行，新增志愿者 {result.created} 人，更新 {result.updated} 人")
     if result.unknown_skills:
         console.print(f"[yellow]提示：服务菜单中没有这些技能对应的服务：{'、'.join(result.unknown_skills)}[/]")
+
+
+@menu_app.command("push")
+def menu_push() -> None:
+    """Create the custom menu (报事 / 便民服务 / 我的) through the WeChat API; idempotent."""
+    from wechatpy.exceptions import WeChatClientException
+
+    from bot.wechat import menu
+
+    data = menu.menu(settings_module.get_settings().public_url)
+    try:
+        outcome = menu.push(data)
+    except ValueError as exc:
+        err.print(f"[red]菜单不符合微信限制：{exc}[/]")
+        raise typer.Exit(2) from None
+    except (WeChatClientException, OSError) as exc:
+        err.print(f"[red]微信接口调用失败：{exc}[/]")
+        raise typer.Exit(1) from None
+    names = " / ".join(b["name"] for b in data["button"])
+    console.print(f"菜单{'未变化，无需重新推送' if outcome == 'unchanged' else '已创建'}：{names}"
+                  "（微信客户端约 5 分钟内刷新）")
 
 
 @app.command("bind-code")

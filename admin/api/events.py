@@ -7,11 +7,23 @@ from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from admin import auth, queries
-from admin.deps import DB, Actor, Body, Viewer, act, can_see_phone, pick_person, text_field, visible_event
+from admin import reveal as reveal_audit
+from admin.deps import (
+    DB,
+    Actor,
+    Body,
+    Viewer,
+    act,
+    can_search_phone,
+    can_see_phone,
+    pick_person,
+    text_field,
+    visible_event,
+)
 from admin.present import event_json, event_row
 from bot.core.db import utcnow
 from bot.domain.models import Event, LoginSession, Worker
-from bot.events import dispatch
+from bot.events import dispatch, followup
 
 router = APIRouter(prefix="/api", tags=["dispatcher"])
 
@@ -23,7 +35,7 @@ def list_events(request: Request, session: DB, login: Viewer) -> dict:
     phone), `page`, `per_page`; with per-status counts."""
     f = queries.Filters.parse(request.query_params)
     keep = can_see_phone(login)
-    page = queries.list_events(session, login.user, f, can_see_phone=keep)
+    page = queries.list_events(session, login.user, f, can_see_phone=can_search_phone(login))
     now = utcnow()
     return {"total": page.total, "page": page.page, "pages": page.pages, "per_page": page.per_page,
             "counts": page.counts, "overdue": page.overdue, "unclassified": page.unclassified,
@@ -45,7 +57,7 @@ def _worker(session: Session, body: dict) -> Worker:
 def _act_on(session: Session, login: LoginSession, event: Event, action, *args, **fields) -> dict:
     """Run a dispatcher's action on the event; answer the event as its actor now sees it."""
     act(action, session, event, *args, actor_name=login.user.username, **fields)
-    return event_json(session, event, keep_contacts=True)
+    return event_json(session, event)
 
 
 @router.post("/events/{number}/assign")
@@ -116,3 +128,28 @@ def merge(number: str, session: DB, login: Actor, body: Body) -> dict:
     target = visible_event(session, login, target_number)
     act(dispatch.merge, session, event, target, actor_name=login.user.username, note=text_field(body, "note"))
     return {"ok": True, "number": event.number, "merged_into": target.number}
+
+
+@router.post("/events/{number}/supervise")
+def supervise(number: str, session: DB, login: Actor, body: Body) -> dict:
+    """人工督办: push the handling worker now and flag the event 督办; optional `note`."""
+    event = visible_event(session, login, number)
+    return _act_on(session, login, event, followup.supervise, note=text_field(body, "note", "reason"))
+
+
+@router.post("/events/{number}/reopen")
+def reopen(number: str, session: DB, login: Actor, body: Body) -> dict:
+    """重新办理 after a second 不满意 (居民二次不满意): a new round for the worker; `reason` required."""
+    event = visible_event(session, login, number)
+    reason = text_field(body, "reason", "note", required="重新办理必须填写原因（reason）")
+    return _act_on(session, login, event, followup.reopen, reason=reason)
+
+
+@router.post("/events/{number}/reveal")
+def reveal(number: str, session: DB, login: Actor, body: Body) -> dict:
+    """查看完整号码: the event's contact number and text with contacts whole, for a dispatcher who
+    must call the resident back; every reveal is recorded (GET /admin/audit). Optional `reason`."""
+    event = visible_event(session, login, number)
+    reveal_audit.record(session, login, "event", event.number, "phone", text_field(body, "reason"))
+    return {"number": event.number, "phone": event.phone, "text": reveal_audit.whole(event.text),
+            "place": reveal_audit.whole(event.place_text)}

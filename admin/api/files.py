@@ -13,7 +13,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from admin.deps import shown
+from admin.deps import staff_shown
 from bot.core.spreadsheet import safe_cell
 from bot.domain.models import LoginSession
 from bot.domain.vocabulary import STAMP, local_now, local_text
@@ -56,8 +56,9 @@ def unscoped(login: LoginSession) -> None:
 
 
 def shown_rows(login: LoginSession, rows: list[list]) -> list[list]:
-    """The header and the rows, each text cell as this login may see it (bot.domain.privacy)."""
-    text, _ = shown(login)
+    """Staff rosters (grids and workers, volunteers): the header and the rows, each text cell as this
+    login may see staff contacts (bot.domain.privacy)."""
+    text, _ = staff_shown(login)
     return [rows[0]] + [[text(c) if isinstance(c, str) else c for c in row] for row in rows[1:]]
 
 

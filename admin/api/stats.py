@@ -6,21 +6,24 @@ scoped to a street or district sees only events in that part of the grid tree.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
+from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import nlp
 from admin import queries
+from admin.api import files
 from admin.deps import DB, Viewer, can_see_phone
 from admin.present import event_row
 from bot.core.db import utcnow
 from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event, LoginSession
 from bot.domain.vocabulary import MONTH, RATING_LABELS, local_now
-from bot.reports import rates
+from bot.reports import rates, workbook
 
 router = APIRouter(prefix="/api", tags=["dispatcher pages"])
 rates_router = APIRouter(prefix="/api", tags=["rates"])
@@ -92,3 +95,22 @@ def get_rates(session: DB, login: Viewer,
     scope = login.user.scope
     data["scope"] = (scope.full_name or scope.name) if scope is not None else None
     return data
+
+
+@router.get("/reports/monthly.xlsx")
+def monthly_workbook(session: DB, login: Viewer,
+                     month: str = Query(..., description="YYYY-MM, the Asia/Shanghai calendar month")) -> Response:
+    """The monthly 民情分析 workbook (the same as `weilinli report --month`): totals by category and
+    grid, the three rates, overdue cases and places. It covers every grid, so only users without a
+    scope may download it."""
+    if login.user.scope_grid_id is not None:
+        raise HTTPException(403, "月度民情分析覆盖全部辖区，请由区级（不限辖区）账号下载")
+    try:
+        rates.month_range(month)
+    except rates.RatesError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    with tempfile.TemporaryDirectory(prefix="wl-report-") as folder:
+        out = Path(folder) / "report.xlsx"
+        workbook.write_report(session, month, out)
+        data = out.read_bytes()
+    return files.download(data, f"民情分析_{month}.xlsx")

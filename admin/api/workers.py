@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from admin import auth, queries
 from admin.api import files
-from admin.deps import DB, Actor, Body, Viewer, can_see_phone, text_field
+from admin.deps import DB, Actor, Body, Viewer, can_search_phone, text_field
 from admin.present import ROLE_LABELS, worker_json
 from bot.domain.models import Grid, LoginSession, Worker
 from bot.events.casework import issue_bind_code
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api", tags=["dispatcher pages"])
 @router.get("/workers")
 def workers(session: DB, login: Viewer, role: str = "") -> list[dict]:
     """Grid workers and volunteers within scope (`role`: grid_worker | volunteer)."""
-    keep = can_see_phone(login)
+    keep = can_search_phone(login)
     return [worker_json(w, keep_contacts=keep) for w in queries.visible_workers(session, login.user, role or None)]
 
 
@@ -136,10 +136,10 @@ async def import_volunteers(request: Request, session: DB, login: Actor) -> dict
 @router.get("/workers/export")
 def export_workers(session: DB, login: Viewer, role: str = "volunteer") -> Response:
     """Volunteers (or grid workers) as a spreadsheet: 姓名,手机号,技能,网格."""
-    header = ["姓名", "手机号", "技能", "网格", "状态", "已绑定微信"]
+    header = ["姓名", "手机号", "技能", "网格", "状态", "已绑定微信", "角色"]
     rows = [header] + [[w.name, w.phone, w.skills or "", w.grid.name if w.grid else "", "在岗" if w.active else "停用",
-                        "是" if w.openid else "否"]
+                        "是" if w.openid else "否", ROLE_LABELS.get(w.role, w.role)]
                        for w in queries.visible_workers(session, login.user, role or None)]
     name = "志愿者" if role == "volunteer" else "网格员"
-    return files.download(files.spreadsheet(files.shown_rows(login, rows), name, [10, 16, 30, 16, 8, 10]),
+    return files.download(files.spreadsheet(files.shown_rows(login, rows), name, [10, 16, 30, 16, 8, 10, 8]),
                           files.stamped(name, "xlsx"))

@@ -106,6 +106,23 @@
   document.addEventListener("click", function (ev) {
     var row = ev.target.closest("table.list tr[data-number]");
     if (!row || ev.target.closest("a, button, input, select")) return;
-    location.href = "/admin/events/" + encodeURIComponent(row.dataset.number);
+    location.href = row.dataset.href || "/admin/events/" + encodeURIComponent(row.dataset.number);
+  });
+
+  // 查看完整号码: reveal one masked contact (the server records who looked), shown as text.
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest("button.reveal[data-api]");
+    if (!button) return;
+    button.disabled = true;
+    api(button.dataset.api, {})
+      .then(function (data) {
+        var target = document.querySelector(button.dataset.target);
+        if (target) target.textContent = data[button.dataset.field] || "—";
+        var extra = button.dataset.also && document.querySelector(button.dataset.also);
+        if (extra && data.text) extra.textContent = data.text;
+        button.textContent = "已显示（本次查看已记录）";
+        toast("已显示完整号码，本次查看已记录");
+      })
+      .catch(function (err) { button.disabled = false; toast(err.message, true); });
   });
 })();

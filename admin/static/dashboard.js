@@ -58,7 +58,8 @@
     return out;
   }
   function months(n) {
-    var out = [], d = new Date();
+    // the months up to the one the page shows (data.month, YYYY-MM), else up to this month
+    var out = [], d = data.month ? new Date(+data.month.slice(0, 4), +data.month.slice(5, 7) - 1, 1) : new Date();
     d.setDate(1);
     for (var i = n - 1; i >= 0; i--) {
       var m = new Date(d.getFullYear(), d.getMonth() - i, 1);

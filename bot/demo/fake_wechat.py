@@ -18,6 +18,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from bot.demo import photos
+
 # A 1×1 JPEG, what media/get returns for any media id.
 PIXEL_JPEG = base64.b64decode(
     "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////////////////////"
@@ -34,6 +36,7 @@ class Recorder:
         self.fail_left = 0
         self.fail_errcode = 0
         self.fail_status = 503
+        self.menu: dict[str, Any] | None = None  # the custom menu menu/create last accepted
         self.media_bytes = 0  # > 0: media/get answers a JPEG padded to this size (an oversized photo)
 
     def add(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -110,8 +113,42 @@ def create_fake_wechat_app(recorder: Recorder | None = None) -> FastAPI:
         if not token_ok(request):
             return invalid_token()
         rec.add("media_get", {"media_id": media_id})
+        scene = photos.media_scene(media_id)
+        if scene is not None:  # the simulator's and the demo history's photos are real pictures
+            return Response(photos.png(scene), media_type="image/png")
         padding = max(rec.media_bytes - len(PIXEL_JPEG), 0)
         return Response(PIXEL_JPEG + b"\0" * padding, media_type="image/jpeg")
+
+    @app.post("/cgi-bin/menu/create")
+    async def menu_create(request: Request):
+        """WeChat's limits: ≤ 3 buttons of ≤ 16 bytes, ≤ 5 sub-buttons of ≤ 60 bytes, keys ≤ 128 bytes."""
+        if not token_ok(request):
+            return invalid_token()
+        body = await request.json()
+        buttons = body.get("button") or []
+        if not 1 <= len(buttons) <= 3:
+            return JSONResponse({"errcode": 40017, "errmsg": "invalid button size"})
+        for button in buttons:
+            subs = button.get("sub_button") or []
+            if len(button.get("name", "").encode()) > 16 or len(subs) > 5:
+                return JSONResponse({"errcode": 40018, "errmsg": "invalid button name size"})
+            for sub in subs:
+                if len(sub.get("name", "").encode()) > 60 or len(sub.get("key", "").encode()) > 128:
+                    return JSONResponse({"errcode": 40018, "errmsg": "invalid sub button name size"})
+        rec.add("menu_create", body)
+        with rec.lock:
+            rec.menu = body
+        return {"errcode": 0, "errmsg": "ok"}
+
+    @app.get("/cgi-bin/get_current_selfmenu_info")
+    def menu_current(request: Request):
+        if not token_ok(request):
+            return invalid_token()
+        with rec.lock:
+            menu = rec.menu
+        if menu is None:
+            return {"is_menu_open": 0}
+        return {"is_menu_open": 1, "selfmenu_info": menu}
 
     @app.get("/_records")
     def records(touser: str | None = None, since: int = 0):

@@ -36,6 +36,7 @@ ACTION_LABELS = {
     "reject": "不予受理",
     "cancel": "撤销",
     "merge": "合并",
+    "supervise": "督办",
 }
 
 # (from, action) → to.  Self-loops record notes without changing state.
@@ -58,6 +59,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     **{(s, "supplement"): s for s in (*Event.OPEN_STATES, "completed")},
     **{(s, "note"): s for s in (*Event.OPEN_STATES, *Event.RESOLVED_STATES)},
     ("rated", "rate"): "rated",  # a follower's rating, or a second 不满意 once the reopen is used
+    **{(s, "supervise"): s for s in (*Event.OPEN_STATES, "completed")},  # a dispatcher's manual 督办
     **{(s, "cancel"): "cancelled" for s in Event.OPEN_STATES},
     **{(s, "reject"): "rejected" for s in Event.OPEN_STATES},
     **{(s, "merge"): "merged" for s in Event.OPEN_STATES},

@@ -421,3 +421,20 @@ class PointsEntry(Base):
     points: Mapped[float] = mapped_column(Float, default=0.0)
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PhoneReveal(Base):
+    """查看完整号码: one row each time an admin-page user reveals a masked contact (个人信息保护法:
+    who looked at whose number, when, and why). Append-only; listed on /admin/audit."""
+
+    __tablename__ = "phone_reveal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    target_kind: Mapped[str] = mapped_column(String(8))  # event | order
+    target_number: Mapped[str] = mapped_column(String(20), index=True)
+    field: Mapped[str] = mapped_column(String(16), default="phone")  # what was revealed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

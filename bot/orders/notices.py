@@ -6,9 +6,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Order, Worker
-from bot.domain.privacy import mask_text
+from bot.domain.privacy import mask_phone, mask_text
 from bot.notify.outbox import enqueue
 from bot.orders.present import place_of
+from nlp.extract import extract_phone
 from settings import get_settings
 
 
@@ -64,12 +65,31 @@ def assigned(session: Session, order: Order, volunteer: Worker, previous: Worker
 
 
 def accepted(session: Session, order: Order, others: list[Worker]) -> None:
-    """The resident hears who serves them; the other volunteers it was offered to, that it is taken."""
+    """The volunteer gets the way to reach the resident; the resident hears who serves them and what
+    happens next; the other volunteers it was offered to, that it is taken."""
+    volunteer = order.volunteer
+    phone = extract_phone(order.note or "")
+    if phone:
+        reach = f"居民电话：{phone}（点击号码即可拨打），请先电话约好上门时间。"
+        told = f"志愿者将拨打您留的电话 {mask_phone(phone)} 与您约定上门时间"
+    else:
+        reach = ("居民未留电话：请按地点上门；需要联系居民时，请联系社区调度员"
+                 f"（{get_settings().duty_phone}）经公众号转告。")
+        told = ("您未留电话，志愿者将按您填写的地点上门；如需另约时间，请致电社区"
+                f"（{get_settings().duty_phone}）转告志愿者")
+    _push(session, volunteer.openid, order_text(order, "接单成功", full=True) + f"\n{reach}\n"
+          f"服务完成后回复「完成 {order.number} 备注」，可再发一张服务照片。", order, "accepted")
     _tell_resident(session, order, f"【已接单】您的服务单 {order.number}（{order.service}）已由志愿者"
-                   f"{order.volunteer.name}接单，志愿者会尽快与您联系。", "accept")
+                   f"{volunteer.name}接单。{told}。完成后请为本次服务评价。", "accept")
     for other in others:
         _push(session, other.openid, f"【已被接单】服务单 {order.number}（{order.service}）已由其他志愿者接单，"
               "感谢您的热心！", order, "taken")
+
+
+def relayed(session: Session, order: Order, text: str) -> None:
+    """A dispatcher's message to the resident, relayed through the account (the resident's number
+    is never given out for it)."""
+    _tell_resident(session, order, f"【服务单留言】{order.number}（{order.service}）\n{text[:500]}", "relay")
 
 
 def timed_out(session: Session, order: Order) -> None:

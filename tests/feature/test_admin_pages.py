@@ -85,7 +85,10 @@ def test_filter_open_assign_and_close(browser, site, wx):
     browser.click(f"a:text('{numbers['light']}')")
     browser.wait_for_url(re.compile(rf".*/admin/events/{numbers['light']}$"))
     assert "楼道灯" in browser.inner_text("#event-text")
-    assert "13987654321" in browser.inner_text("#event-text")  # a dispatcher sees the phone
+    assert "13987654321" not in browser.inner_text("#event-text")  # masked for every role …
+    browser.click("#reveal-phone")  # … until a dispatcher reveals it (audited: test_desk_pages.py)
+    expect(browser.locator("#event-phone")).to_have_text("13987654321")
+    assert "13987654321" in browser.inner_text("#event-text")
     assert browser.inner_text("#classification .rule").strip()  # the rule that fired is explained
     assert "已派单" in browser.inner_text("#event-status")  # routed to 王芳 on report
     photo = browser.locator(".photos img")
@@ -262,8 +265,9 @@ def test_rules_page_validates_and_tests_a_sentence(browser, site):
     assert browser.inner_text("#test-result [data-k=rule]").strip() not in ("", "—")
     shot(browser, "rules")
 
+    browser.click("#tab-toml")  # the advanced view: the TOML itself
     browser.fill("#rules-text", original + "\n[[[ broken\n")
-    browser.click("#rules-form button[type=submit]")
+    browser.click("#rules-save")
     expect(browser.locator("#rules-msg")).not_to_be_empty()
     message = browser.inner_text("#rules-msg")
     assert "原规则继续生效" in message and re.search(r"line \d+|第\s*\d+\s*行", message), message

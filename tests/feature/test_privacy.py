@@ -18,7 +18,7 @@ from admin.auth import add_user
 from bot.core import db
 from bot.core.db import utcnow
 from bot.domain import vocabulary
-from bot.domain.models import Event
+from bot.domain.models import Event, PhoneReveal
 from bot.reports.workbook import write_report
 from tests.support import personal_data as pii
 from tests.support.admin import login
@@ -91,11 +91,16 @@ def test_a_report_is_masked_on_every_screen_export_and_api(wx, staff, tmp_path):
     _assert_masked(item["description"])
     _assert_masked(httpx.get(f"{staff.app_url}/open311/v2/requests/{number}.xml", timeout=10).text)
 
-    # A dispatcher calls the resident back: contacts whole, the ID-card number still masked.
-    dispatcher, _ = login(staff, "dispatcher1")
-    seen = dispatcher.get(f"/api/events/{number}").json()["text"]
+    # A dispatcher sees it masked too, and calls the resident back by revealing it on purpose (an
+    # audited 查看完整号码): contacts whole, the ID-card number still masked.
+    dispatcher, csrf = login(staff, "dispatcher1")
+    _assert_masked(dispatcher.get(f"/api/events/{number}").json()["text"])
+    seen = dispatcher.post(f"/api/events/{number}/reveal", headers={"X-CSRF-Token": csrf}).json()["text"]
     _assert_masked(seen, contacts=False)
     assert pii.MOBILE in seen and pii.LANDLINE in seen and pii.EMAIL in seen
+    with db.session_scope() as session:
+        assert [(r.username, r.target_number) for r in session.scalars(select(PhoneReveal))] == \
+            [("dispatcher1", number)]
     assert number in dispatcher.get("/admin/events", params={"q": pii.MOBILE}).text  # search by the full phone
     found = dispatcher.get("/api/events", params={"q": pii.MOBILE}).json()["events"]
     assert [e["number"] for e in found] == [number]

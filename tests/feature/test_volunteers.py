@@ -199,6 +199,23 @@ def test_rating_goes_to_the_most_recent_of_order_and_event(wx, crew):
     assert "磨刀" not in httpx.get(f"{crew.app_url}/showcase", timeout=10).text  # opted out
 
 
+def test_the_accepting_volunteer_can_reach_the_resident(wx, crew):
+    """接单: the volunteer gets the resident's number to call; the resident hears what happens next."""
+    number, _ = place_order(wx, "点单 磨刀 翠柳村2栋 电话13912345678")
+    assert "139****5678" in wait_text(crew, SUN, "抢单")  # offered to many: masked
+    assert "接单成功" in wx.text(SUN, f"抢单 {number}").text
+    push = wait_text(crew, SUN, "【接单成功】")
+    assert "居民电话：13912345678" in push and "拨打" in push and f"完成 {number}" in push
+    told = wait_text(crew, RESIDENT, "【已接单】")
+    assert "孙伟" in told and "139****5678" in told and "13912345678" not in told
+    assert "评价" in told
+
+    quiet, _ = place_order(wx, "点单 磨刀 翠柳村5栋")  # no number left: the volunteer goes by the place
+    assert "接单成功" in wx.text(SUN, f"抢单 {quiet}").text
+    assert "未留电话" in wait_text(crew, SUN, f"【接单成功】{quiet}")
+    assert "按您填写的地点上门" in wait_text(crew, RESIDENT, f"【已接单】您的服务单 {quiet}")
+
+
 def test_order_api_guards(wx, crew):
     number, _ = place_order(wx, "点单 磨刀 翠柳村2栋 电话13912345678")
     anonymous = httpx.Client(base_url=crew.app_url, timeout=10)
@@ -218,7 +235,9 @@ def test_order_api_guards(wx, crew):
     grid_worker = client.post(f"/api/orders/{number}/assign", headers={"X-CSRF-Token": csrf},
                               json={"volunteer_phone": "13800000004"})  # 赵磊 is a grid worker
     assert grid_worker.status_code == 400
-    assert client.get(f"/api/orders/{number}").json()["note"].endswith("13912345678")
+    assert client.get(f"/api/orders/{number}").json()["note"].endswith("139****5678")  # masked for every role
+    revealed = client.post(f"/api/orders/{number}/reveal", headers={"X-CSRF-Token": csrf}, json={"reason": "回电"})
+    assert revealed.json()["note"].endswith("13912345678")  # revealed on purpose, and audited
     assert client.get("/api/orders", params={"status": "bogus"}).status_code == 400
     ok = client.post(f"/api/orders/{number}/assign", headers={"X-CSRF-Token": csrf}, data=body)
     assert ok.status_code == 200 and ok.json()["volunteer"]["name"] == "孙伟"

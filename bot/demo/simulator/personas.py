@@ -49,6 +49,7 @@ CHIPS = {"resident": RESIDENT_CHIPS, "worker": WORKER_CHIPS, "volunteer": VOLUNT
 MENU = [
     {"key": "QUERY", "label": "查询进度"},
     {"key": "REPORT", "label": "我要报事"},
+    {"key": "SERVICE", "label": "便民服务（点单）"},
     {"key": "HELP", "label": "使用帮助"},
 ]
 

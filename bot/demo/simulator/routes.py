@@ -19,10 +19,11 @@ from typing import Literal
 import httpx
 import xmltodict
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
 
+from bot.demo import photos
 from bot.demo.simulator import personas
 from bot.demo.simulator.pushes import PushesUnavailable, pushes
 from bot.wechat.wechat_side import Reply, WeChatSide
@@ -88,6 +89,14 @@ def static(name: str) -> FileResponse:
     return FileResponse(HERE / "static" / name, media_type=media, headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/photos/{name}.png", include_in_schema=False)
+def photo(name: str) -> Response:
+    """The demo's pictures (bot/demo/photos.py): what the simulator's photos and the demo 晒单 show."""
+    if name not in photos.SCENES:
+        raise HTTPException(status_code=404, detail="Not Found")
+    return Response(photos.png(name), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
+
 class SendRequest(BaseModel):
     openid: str = Field(..., description="the simulated user's OpenID")
     kind: Literal["text", "voice", "image", "location", "link", "subscribe", "unsubscribe", "click"] = "text"
@@ -123,6 +132,15 @@ class _Side(WeChatSide):
     """WeChatSide that remembers the plaintext XML it sent, for the page's 报文 view."""
 
     sent_xml = ""
+    photo_base = ""
+    shots = 0
+
+    def image(self, openid: str, **kw) -> Reply:
+        """A photo as WeChat sends it, but of a real demo picture this service serves itself."""
+        scene = list(photos.SCENES)[_Side.shots % len(photos.SCENES)]
+        _Side.shots += 1
+        return self.send(openid, "image", {"PicUrl": f"{self.photo_base}/simulator/photos/{scene}.png",
+                                           "MediaId": f"{photos.MEDIA_PREFIX}{scene}"}, **kw)
 
     def post_xml(self, xml: str, *, params: dict[str, str] | None = None) -> Reply:
         self.sent_xml = xml
@@ -176,6 +194,7 @@ def _send_blocking(body: SendRequest, bases: list[str]) -> SendResult | JSONResp
     for base in bases:
         side = _Side(base, s.wechat_token, aes_key=s.wechat_aes_key if aes else "", appid=s.wechat_appid,
                      timeout=10)
+        side.photo_base = bases[0]
         started = time.monotonic()
         try:
             reply = _deliver(side, body)
