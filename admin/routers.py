@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from admin import pages
-from admin.api import events, grids, ledger, orders, rules, session, stats, workers
+from admin.api import events, grids, ledger, orders, outbox, rules, session, stats, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
     session.router,  # /api/login, /api/logout, /api/me
@@ -14,6 +14,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     grids.router,  # /api/grids, import, export
     workers.router,  # /api/workers, bind codes, /api/volunteers/import, export
     rules.router,  # /api/rules
+    outbox.router,  # /api/outbox: dead and unknown pushes, re-queue
     stats.router,  # /api/stats/overview
     ledger.router,  # /api/events.xlsx (台账)
     stats.rates_router,  # /api/rates (三率)

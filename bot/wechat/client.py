@@ -41,7 +41,7 @@ class RewritingSession(requests.Session):
             if isinstance(url, str) and url.startswith(host):
                 url = self.root + url[len(host):]
                 break
-        kwargs.setdefault("timeout", 5)
+        kwargs.setdefault("timeout", get_settings().wechat_send_timeout)
         return super().request(method, url, *args, **kwargs)
 
 
@@ -52,7 +52,8 @@ class Client(WeChatClient):
         super().__init__(
             s.wechat_appid, s.wechat_secret,
             session=RedisStorage(store.r, prefix="wl:wechatpy"),
-            timeout=5, auto_retry=False,
+            # Above WeChat's own 5 s: a slow acceptance is waited for, not retried as a duplicate.
+            timeout=s.wechat_send_timeout, auto_retry=False,
         )
         self.root = api_root()
         self.API_BASE_URL = self.root + "cgi-bin/"

@@ -18,7 +18,7 @@ from wechatpy.crypto import WeChatCrypto
 
 import handlers
 from bot.core.db import session_factory
-from bot.core.store import get_store
+from bot.core.store import Claim, get_store
 from bot.events.intake import touch_resident
 from bot.wechat import protocol
 from bot.wechat.protocol import BadRequest, Forbidden
@@ -94,7 +94,7 @@ async def receive(request: Request) -> Response:
         return _text(f"bad request: {exc}", 400)
     reply = await run_in_threadpool(answer, incoming)
     if reply is None:  # a retry of a delivery still being processed: wait here, not in a worker thread
-        reply = await _first_answer(incoming.key)
+        reply = await _first_answer(incoming)
     if not reply:
         return _text("success")
     xml = protocol.render_reply(incoming, reply)
@@ -103,12 +103,18 @@ async def receive(request: Request) -> Response:
     return Response(xml, media_type="application/xml")
 
 
-async def _first_answer(key: str) -> str:
+async def _first_answer(incoming: Incoming) -> str:
+    """The first attempt's reply; or, when its process died (kill -9, a crash) and its claim is
+    orphaned, this retry processes the message itself — `source_key` still stops a double event."""
     deadline = time.monotonic() + RETRY_WAIT
     while time.monotonic() < deadline:
-        running, reply = await run_in_threadpool(get_store().first_answer, key)
-        if not running:
+        state, reply = await run_in_threadpool(get_store().first_answer, incoming.key)
+        if state == Claim.DONE:
             return reply or ""
+        if state == Claim.ORPHANED:
+            reply = await run_in_threadpool(answer, incoming)
+            if reply is not None:
+                return reply
         await asyncio.sleep(0.05)
     return ""
 
