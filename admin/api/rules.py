@@ -74,9 +74,12 @@ def get_rules(login: Viewer) -> dict:
             "previous": bool(target and previous_file(target).exists())}
 
 
-def _may_edit(login: LoginSession) -> Path:
+def _unscoped(login: LoginSession) -> None:
     if login.user.scope_grid_id is not None:
         raise HTTPException(403, "分类规则对全区生效，只有未限定辖区的管理员或调度员可以修改")
+
+
+def _target() -> Path:
     target = rules_file()
     if target is None:
         raise HTTPException(409, "未配置规则文件（WEILINLI_RULES_FILE）：默认规则只读，不能在线保存")
@@ -92,8 +95,9 @@ def _rules_text(body: dict) -> str:
     return text
 
 
-def _save(target: Path, text: str) -> None:
+def _save(text: str) -> None:
     nlp.validate_rules_text(text)  # raises ValueError: nothing written, the old rules stay
+    target = _target()  # a bad file hears its line number first, a good one where it could go
     with _saving:
         old = target.read_text(encoding="utf-8") if target.exists() else DEFAULT_RULES_PATH.read_text(encoding="utf-8")
         _write(previous_file(target), old)
@@ -112,10 +116,10 @@ def _write(path: Path, text: str) -> None:
 async def put_rules(login: Actor, body: Body) -> dict:
     """Replace the rules (`text`): validated first — a bad file answers 400 with the line number and
     the old rules stay in force; a good one is written to WEILINLI_RULES_FILE and active at once."""
-    target = _may_edit(login)
+    _unscoped(login)
     text = _rules_text(body)
     try:
-        await run_heavy(_save, target, text)
+        await run_heavy(_save, text)
     except ValueError as exc:
         raise HTTPException(400, f"规则有误，未保存（原规则继续生效）：{exc}") from exc
     return {"ok": True, "categories": len(nlp.classifier.get_rules().categories)}
@@ -138,7 +142,8 @@ def _rollback(target: Path) -> None:
 @router.post("/rules/rollback")
 async def rollback_rules(login: Actor) -> dict:
     """Put the previous version back (it becomes active at once); answers as GET /api/rules."""
-    target = _may_edit(login)
+    _unscoped(login)
+    target = _target()
     try:
         await run_heavy(_rollback, target)
     except LookupError as exc:
