@@ -63,7 +63,8 @@ def test_rules_are_saved_to_the_rules_file_with_the_previous_version_rolled_back
     headers = {"X-CSRF-Token": csrf}
     assert client.post("/api/rules/rollback", headers=headers).status_code == 409  # nothing to go back to
     before = client.post("/api/rules/test", json={"text": "小区里养了好多鸽子"}).json()["category"]
-    edited = packaged_rules.decode() + '\n[categories.pigeons]\nlabel = "鸽子扰民"\n[categories.pigeons.keywords]\n"鸽子" = 9\n'
+    edited = packaged_rules.decode() + (
+        '\n[categories.pigeons]\nlabel = "鸽子扰民"\n[categories.pigeons.keywords]\n"鸽子" = 9\n')
     saved = client.put("/api/rules", json={"text": edited}, headers=headers)
     assert saved.status_code == 200, saved.text
     assert target.read_text(encoding="utf-8") == edited
