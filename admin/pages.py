@@ -41,6 +41,7 @@ from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS, can
 from bot.domain.models import Attachment, Event, LoginSession, Worker
 from bot.domain.vocabulary import GRADE_TITLES, local_iso
 from bot.wechat.media import media_dir
+from bot.wechat.push import template_warnings
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -80,7 +81,8 @@ def render(name: str, request: Request, login: LoginSession | None = None, statu
         request=request, user=user, login=login, csrf=login.csrf_token if login else "",
         can_act=bool(user and user.role in auth.CAN_ACT), role_label=ROLE_LABELS.get(user.role, "") if user else "",
         scope=user.scope.full_name or user.scope.name if user and user.scope else "全部辖区",
-        nav=request.url.path, status_labels=STATUS_LABELS, grade_labels=GRADE_TITLES, **context)
+        nav=request.url.path, status_labels=STATUS_LABELS, grade_labels=GRADE_TITLES,
+        ops_warnings=template_warnings() if user and user.role in auth.CAN_ACT else [], **context)
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"

@@ -250,7 +250,7 @@ def outbox_requeue(ids: list[int] = typer.Argument(None, help="push ids (default
     with session_scope() as session:
         if show or (not ids and not all_held):
             for msg in outbox.held(session):
-                console.print(f"{msg.id}\t{msg.status}\t{msg.openid}\t{msg.attempts} 次\t{msg.last_error or ''}")
+                typer.echo(f"{msg.id}\t{msg.status}\t{msg.openid}\t{msg.attempts} 次\t{msg.last_error or ''}")
             if not show:
                 err.print("[yellow]give push ids or --all to re-queue[/]")
             return
