@@ -7,6 +7,7 @@ response or the `wl_csrf` cookie) back in `X-CSRF-Token` on every state-changing
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ from settings import get_settings
 
 SESSION_COOKIE, CSRF_COOKIE = "wl_session", "wl_csrf"
 LOGIN_WINDOW = 600
+REFUSAL_DELAY = 1.0  # seconds a refused login (429, 503) waits before it is answered
 
 
 def db() -> Iterator[Session]:
@@ -141,7 +143,14 @@ async def log_in(request: Request, username: str, password: str) -> tuple[str, s
     login pool, never on the event loop. The JSON login and the login form both come here."""
     if not same_origin(request):
         raise HTTPException(403, "跨站登录请求已拒绝")
-    return await run_login(check_login, username[:64], client_address(request), password[:1024])
+    try:
+        return await run_login(check_login, username[:64], client_address(request), password[:1024])
+    except HTTPException as refused:
+        if refused.status_code in (429, 503):
+            # A refusal waits before it answers (on the event loop, costing nothing): a flooding
+            # client that retries at once is slowed to one try a second instead of thousands.
+            await asyncio.sleep(REFUSAL_DELAY)
+        raise
 
 
 def set_login_cookies(request: Request, response: Response, token: str, csrf: str) -> None:
