@@ -67,8 +67,11 @@ def main() -> None:
     args = parser.parse_args()
     url = scratch_database("weilinli_abuse_bench")
     tmp = Path(tempfile.mkdtemp(prefix="abuse-bench-"))
-    lifted = dict(WEILINLI_LOGIN_FAILURES_PER_ADDRESS="1000000", WEILINLI_LOGIN_FAILURES_PER_ACCOUNT="1000000",
-                  WEILINLI_LOGIN_ATTEMPTS_PER_10MIN="1000000")
+    lifted = dict(
+        WEILINLI_LOGIN_FAILURES_PER_ADDRESS="1000000",
+        WEILINLI_LOGIN_FAILURES_PER_ACCOUNT="1000000",
+        WEILINLI_LOGIN_ATTEMPTS_PER_10MIN="1000000",
+    )
     service = Service(tmp, WEILINLI_DATABASE_URL=url, WEILINLI_REDIS_URL=args.redis, **lifted)
     try:
         assert service.run("db", "upgrade").returncode == 0
@@ -79,13 +82,16 @@ def main() -> None:
         print(f"weilinli serve on {url} + {args.redis}; {args.reports} signed reports per phase, 0.2 s apart")
         phase("1. reports alone", service, args.reports)
         for clients in (16, 32):
-            phase(f"2. {clients} bogus-login clients, limits lifted (argon2 each)", service, args.reports,
-                  Flood(service.url, bogus_login, clients))
+            phase(
+                f"2. {clients} bogus-login clients, limits lifted (argon2 each)",
+                service,
+                args.reports,
+                Flood(service.url, bogus_login, clients),
+            )
         service.stop()
         service.env = {k: v for k, v in service.env.items() if k not in lifted}
         service.start()
-        phase("2. 32 bogus-login clients, default limits", service, args.reports,
-              Flood(service.url, bogus_login, 32))
+        phase("2. 32 bogus-login clients, default limits", service, args.reports, Flood(service.url, bogus_login, 32))
         import redis
 
         store = redis.Redis.from_url(args.redis)  # phase 2 left 127.0.0.1 over its login limit: reset it
@@ -104,11 +110,19 @@ def main() -> None:
             return setup, hit
 
         setup, hit = as_role("bench-viewer")
-        phase(f"3. 8 viewers validating {len(rules.encode()) // 1024} KB of rules", service, args.reports,
-              Flood(service.url, hit, 8, setup=setup))
+        phase(
+            f"3. 8 viewers validating {len(rules.encode()) // 1024} KB of rules",
+            service,
+            args.reports,
+            Flood(service.url, hit, 8, setup=setup),
+        )
         setup, hit = as_role("bench-disp")
-        phase(f"3. 8 dispatchers validating {len(rules.encode()) // 1024} KB of rules", service, args.reports,
-              Flood(service.url, hit, 8, setup=setup))
+        phase(
+            f"3. 8 dispatchers validating {len(rules.encode()) // 1024} KB of rules",
+            service,
+            args.reports,
+            Flood(service.url, hit, 8, setup=setup),
+        )
 
         from tests.feature.test_abuse_load import _chunked_post
 
@@ -116,8 +130,10 @@ def main() -> None:
         before = rss_mb(pid)
         started = time.perf_counter()
         status, sent = _chunked_post(service.url, "/api/login", 300 * 1024 * 1024)
-        print(f"4. 300 MB chunked to /api/login: {status!r} after {sent / 2**20:.0f} MB sent in "
-              f"{time.perf_counter() - started:.2f} s; service RSS {before:.0f} → {rss_mb(pid):.0f} MB")
+        print(
+            f"4. 300 MB chunked to /api/login: {status!r} after {sent / 2**20:.0f} MB sent in "
+            f"{time.perf_counter() - started:.2f} s; service RSS {before:.0f} → {rss_mb(pid):.0f} MB"
+        )
     finally:
         service.stop()
         drop_database(url)

@@ -27,10 +27,20 @@ def outbox_json(session: Session) -> dict:
     return {
         "counts": outbox.counts(session),
         "warnings": template_warnings(),
-        "held": [{"id": m.id, "status": m.status, "openid": m.openid, "channel": m.channel,
-                  "attempts": m.attempts, "error": m.last_error, "event_id": m.event_id,
-                  "text": str(m.payload.get("text", ""))[:200], "queued_at": local_iso(m.created_at)}
-                 for m in outbox.held(session)],
+        "held": [
+            {
+                "id": m.id,
+                "status": m.status,
+                "openid": m.openid,
+                "channel": m.channel,
+                "attempts": m.attempts,
+                "error": m.last_error,
+                "event_id": m.event_id,
+                "text": str(m.payload.get("text", ""))[:200],
+                "queued_at": local_iso(m.created_at),
+            }
+            for m in outbox.held(session)
+        ],
     }
 
 

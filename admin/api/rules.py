@@ -68,10 +68,14 @@ def get_rules(login: Viewer) -> dict:
     rules = nlp.classifier.get_rules()
     path = nlp.classifier.rules_path()
     target = rules_file()
-    return {"path": str(path), "text": path.read_text(encoding="utf-8"),
-            "categories": [{"code": c.code, "label": c.label} for c in rules.categories],
-            "writable": target is not None, "save_path": str(target) if target else None,
-            "previous": bool(target and previous_file(target).exists())}
+    return {
+        "path": str(path),
+        "text": path.read_text(encoding="utf-8"),
+        "categories": [{"code": c.code, "label": c.label} for c in rules.categories],
+        "writable": target is not None,
+        "save_path": str(target) if target else None,
+        "previous": bool(target and previous_file(target).exists()),
+    }
 
 
 def _unscoped(login: LoginSession) -> None:
@@ -172,4 +176,3 @@ def test_rules(login: Viewer, body: Body) -> dict:
     """Classify a sentence (`text`) with the active rules and explain the result."""
     text = text_field(body, "text", required="请输入要测试的句子（text）")
     return classification_json(text)
-

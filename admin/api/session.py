@@ -65,8 +65,7 @@ def _change_password(user_id: int, current: str, new: str, token: str | None) ->
 async def change_password(request: Request, login: Signed, body: Body) -> dict:
     """`current` and `new` password: every other session of this user is logged out."""
     current, new = str(body.get("current") or ""), str(body.get("new") or "")
-    await run_login(_change_password, login.user_id, current[:1024], new[:1024],
-                    request.cookies.get(SESSION_COOKIE))
+    await run_login(_change_password, login.user_id, current[:1024], new[:1024], request.cookies.get(SESSION_COOKIE))
     return {"ok": True}
 
 

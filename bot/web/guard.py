@@ -13,8 +13,10 @@ import json
 from settings import get_settings
 
 RULES_BODY = 8 * 1024 * 1024  # 2 MiB of rules text, JSON-escaped or as UTF-8 in a form
-PAGE_CSP = ("default-src 'self'; img-src 'self' data: https: http:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: https: http:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 class TooLarge(Exception):
@@ -37,8 +39,11 @@ def extra_headers(path: str) -> list[tuple[bytes, bytes]]:
     if path.startswith("/api/"):  # sessions, personal data: never cached by a browser or a proxy
         return [(b"cache-control", b"no-store")]
     if path.startswith("/showcase"):
-        return [(b"content-security-policy", PAGE_CSP.encode()), (b"x-frame-options", b"DENY"),
-                (b"x-content-type-options", b"nosniff")]
+        return [
+            (b"content-security-policy", PAGE_CSP.encode()),
+            (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
     return []
 
 
@@ -74,8 +79,10 @@ class Guard:
                 started = True
                 if headers:
                     present = {k.lower() for k, _ in message.get("headers", [])}
-                    message = {**message, "headers": [*message.get("headers", []),
-                                                      *(h for h in headers if h[0] not in present)]}
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), *(h for h in headers if h[0] not in present)],
+                    }
             await send(message)
 
         try:
@@ -90,9 +97,17 @@ async def _refuse(send, path: str, status: int, message: str) -> None:
         body = json.dumps([{"code": status, "description": message}], ensure_ascii=False)
     else:
         body = json.dumps({"detail": message}, ensure_ascii=False)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
-                            (b"cache-control", b"no-store")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"connection", b"close"),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body.encode()})
 
 
@@ -103,8 +118,11 @@ def install_error_answers(app) -> None:
     from sqlalchemy.exc import DataError, StatementError
 
     async def refused(request, exc):
-        if isinstance(exc, StatementError) and not isinstance(exc, DataError) \
-                and not isinstance(exc.orig, ValueError | OverflowError):
+        if (
+            isinstance(exc, StatementError)
+            and not isinstance(exc, DataError)
+            and not isinstance(exc.orig, ValueError | OverflowError)
+        ):
             raise exc
         message = "数值超出范围或含有不允许的字符"
         if request.url.path.startswith("/open311/"):

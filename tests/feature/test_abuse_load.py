@@ -33,8 +33,7 @@ def _users() -> None:
 def test_login_flood_leaves_signed_reports_answering(wx, clean):
     """Point 1: 16 clients post random user names (no per-name limit fires; the per-address limit is
     lifted here so every post really runs argon2) while residents report."""
-    clean.configure(login_failures_per_address=10**6, login_failures_per_account=10**6,
-                    login_attempts_per_10min=10**6)
+    clean.configure(login_failures_per_address=10**6, login_failures_per_account=10**6, login_attempts_per_10min=10**6)
     with Flood(clean.app_url, bogus_login, clients=16) as flood:
         time.sleep(1.0)
         seconds, replies = timed_reports(wx, 12)
@@ -52,8 +51,10 @@ def test_login_limits_per_address_and_per_account(clean):
     with db.session_scope() as session:
         add_user(session, "target16", PASSWORD, "dispatcher")
     with httpx.Client(base_url=clean.app_url, timeout=30) as client:
-        codes = [client.post("/api/login", json={"username": "target16", "password": f"guess-{i}"}).status_code
-                 for i in range(5)]
+        codes = [
+            client.post("/api/login", json={"username": "target16", "password": f"guess-{i}"}).status_code
+            for i in range(5)
+        ]
         assert codes == [401, 401, 401, 429, 429]  # the account: 3 failures
         # the right password is refused too while the account is limited
         assert client.post("/api/login", json={"username": "target16", "password": PASSWORD}).status_code == 429
@@ -68,8 +69,9 @@ def test_rules_validation_is_for_dispatchers_only(site):
     dispatcher, csrf = login(site, "disp1")
     no_token = dispatcher.post("/api/rules/validate", json={"text": "[meta]"})
     assert no_token.status_code == 403
-    checked = dispatcher.post("/api/rules/validate", json={"text": "[meta]\nname = 1\n"},
-                              headers={"X-CSRF-Token": csrf})
+    checked = dispatcher.post(
+        "/api/rules/validate", json={"text": "[meta]\nname = 1\n"}, headers={"X-CSRF-Token": csrf}
+    )
     assert checked.status_code == 200 and checked.json()["ok"] is False and "line" in checked.json()["error"]
 
 
@@ -89,8 +91,9 @@ def test_rules_validation_is_linear_in_the_files_size(site):
     print(f"validation: 25k keywords {small:.2f} s, 100k keywords (~2 MB) {large:.2f} s")
     assert large < 8 * small + 1.0, (small, large)
     assert large < 20, large
-    too_big = dispatcher.post("/api/rules/validate", json={"text": "#" * (2 * 1024 * 1024 + 10)},
-                              headers={"X-CSRF-Token": csrf})
+    too_big = dispatcher.post(
+        "/api/rules/validate", json={"text": "#" * (2 * 1024 * 1024 + 10)}, headers={"X-CSRF-Token": csrf}
+    )
     assert too_big.status_code == 413
 
 
@@ -111,8 +114,10 @@ def test_validation_flood_leaves_signed_reports_answering(wx, site):
     def log_in_dispatcher(client: httpx.Client) -> None:
         client.csrf = client.post("/api/login", json={"username": "disp1", "password": PASSWORD}).json()["csrf_token"]
 
-    with Flood(site.app_url, as_viewer, clients=4, setup=log_in_viewer) as viewers, \
-            Flood(site.app_url, as_dispatcher, clients=4, setup=log_in_dispatcher) as dispatchers:
+    with (
+        Flood(site.app_url, as_viewer, clients=4, setup=log_in_viewer) as viewers,
+        Flood(site.app_url, as_dispatcher, clients=4, setup=log_in_dispatcher) as dispatchers,
+    ):
         time.sleep(1.5)
         seconds, replies = timed_reports(wx, 10)
     print("reports under a validation flood:", summary(seconds), dict(viewers.codes), dict(dispatchers.codes))
@@ -134,8 +139,10 @@ def _chunked_post(url: str, path: str, total: int, chunk: int = 1024 * 1024) -> 
     parts = urlsplit(url)
     sent = 0
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as conn:
-        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
         block = f"{chunk:x}\r\n".encode() + b"a" * chunk + b"\r\n"
         try:
             while sent < total:
@@ -161,7 +168,11 @@ def test_api_bodies_are_limited_before_parsing(clean, http):
     assert http.post("/wechat", content=b"x" * 70_000).status_code == 413
     # the rules editor's class takes a big file (refused later by role, not by size)
     assert http.post("/api/rules/validate", json={"text": "#" * 500_000}).status_code == 401
-    assert http.post("/api/grids/import", content=b"x" * 1_000_000,
-                     headers={"content-type": "multipart/form-data; boundary=x"}).status_code == 401
+    assert (
+        http.post(
+            "/api/grids/import", content=b"x" * 1_000_000, headers={"content-type": "multipart/form-data; boundary=x"}
+        ).status_code
+        == 401
+    )
     with db.session_factory()() as session:
         assert session.query(Event).count() == 0

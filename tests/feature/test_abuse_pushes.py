@@ -32,8 +32,9 @@ def control(env, **body) -> None:
 
 def queue(text: str, **fields) -> int:
     with db.session_scope() as session:
-        msg = OutboxMessage(openid=WORKER, payload={"text": text}, next_attempt_at=fields.pop("due", utcnow()),
-                            **fields)
+        msg = OutboxMessage(
+            openid=WORKER, payload={"text": text}, next_attempt_at=fields.pop("due", utcnow()), **fields
+        )
         session.add(msg)
         session.flush()
         return msg.id

@@ -49,8 +49,9 @@ def test_without_a_rules_file_the_packaged_rules_are_read_only(site, packaged_ru
     client, csrf = login(site, "admin1")
     shown = client.get("/api/rules").json()
     assert shown["writable"] is False and shown["previous"] is False
-    answer = client.put("/api/rules", json={"text": packaged_rules.decode() + "\n# edited\n"},
-                        headers={"X-CSRF-Token": csrf})
+    answer = client.put(
+        "/api/rules", json={"text": packaged_rules.decode() + "\n# edited\n"}, headers={"X-CSRF-Token": csrf}
+    )
     assert answer.status_code == 409 and "WEILINLI_RULES_FILE" in answer.json()["detail"]
     broken = client.put("/api/rules", json={"text": "[[[ broken"}, headers={"X-CSRF-Token": csrf})
     assert broken.status_code == 400 and "原规则继续生效" in broken.json()["detail"]
@@ -64,7 +65,8 @@ def test_rules_are_saved_to_the_rules_file_with_the_previous_version_rolled_back
     assert client.post("/api/rules/rollback", headers=headers).status_code == 409  # nothing to go back to
     before = client.post("/api/rules/test", json={"text": "小区里养了好多鸽子"}).json()["category"]
     edited = packaged_rules.decode() + (
-        '\n[categories.pigeons]\nlabel = "鸽子扰民"\n[categories.pigeons.keywords]\n"鸽子" = 9\n')
+        '\n[categories.pigeons]\nlabel = "鸽子扰民"\n[categories.pigeons.keywords]\n"鸽子" = 9\n'
+    )
     saved = client.put("/api/rules", json={"text": edited}, headers=headers)
     assert saved.status_code == 200, saved.text
     assert target.read_text(encoding="utf-8") == edited
@@ -84,21 +86,29 @@ def test_rules_are_saved_to_the_rules_file_with_the_previous_version_rolled_back
 
 # ----------------------------------------------------------------------------- 7: spreadsheets
 
-CONTENT_TYPES = ('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-                 'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
-                 'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName='
-                 '"/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.'
-                 'main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.'
-                 'openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>')
-RELS = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-        'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-        'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
-WORKBOOK = ('<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
-            '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
-            '<sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>')
-WORKBOOK_RELS = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
-                 'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
-                 'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+    'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName='
+    '"/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.'
+    'main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.'
+    'openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'
+)
+RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+    'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
+WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+    '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+    '<sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+WORKBOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+    'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+    'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
+)
 HEADER = "区,街道,社区,网格,别名,网格员,手机号".split(",")
 
 
@@ -116,16 +126,20 @@ def xlsx(rows: int, shared_strings_mb: int = 0) -> bytes:
         archive.writestr("xl/workbook.xml", WORKBOOK)
         archive.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
         with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
-            sheet.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
-                        b'spreadsheetml/2006/main"><sheetData><row r="1">'
-                        + "".join(_cell(f"{chr(65 + i)}1", h) for i, h in enumerate(HEADER)).encode() + b"</row>")
+            sheet.write(
+                b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                b'spreadsheetml/2006/main"><sheetData><row r="1">'
+                + "".join(_cell(f"{chr(65 + i)}1", h) for i, h in enumerate(HEADER)).encode()
+                + b"</row>"
+            )
             for n in range(2, rows + 2):
                 sheet.write(f'<row r="{n}">{_cell(f"A{n}", "区")}</row>'.encode())
             sheet.write(b"</sheetData></worksheet>")
         if shared_strings_mb:
             with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as strings:
-                strings.write(b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
-                              b'2006/main">')
+                strings.write(
+                    b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                )
                 block = b"<si><t>" + b"a" * 1000 + b"</t></si>"
                 for _ in range(shared_strings_mb * 1024):
                     strings.write(block)

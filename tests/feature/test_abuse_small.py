@@ -47,8 +47,13 @@ def test_aes_decryption_errors_of_any_kind_are_400(wx_aes, clean, http):
     for size in (0, 1, 15, 16, 17, 32, 48):  # IndexError, struct.error, ValueError… inside wechatpy
         encrypted = base64.b64encode(secrets.token_bytes(size)).decode() or "=" * 4
         ts, nonce = str(int(time.time())), secrets.token_hex(8)
-        params = {"signature": sign(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
-                  "msg_signature": sign(TOKEN, ts, nonce, encrypted)}
+        params = {
+            "signature": sign(TOKEN, ts, nonce),
+            "timestamp": ts,
+            "nonce": nonce,
+            "encrypt_type": "aes",
+            "msg_signature": sign(TOKEN, ts, nonce, encrypted),
+        }
         body = f"<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
         answer = http.post("/wechat", params=params, content=body.encode())
         assert answer.status_code == 400, (size, answer.status_code, answer.text)
@@ -87,13 +92,15 @@ def test_nul_characters_and_huge_integers_are_400_not_500(site):
         "assign, huge worker": client.post(f"/api/events/{number}/assign", json={"worker_id": big}, headers=headers),
         "reject, NUL reason": client.post(f"/api/events/{number}/reject", json={"reason": "a\x00b"}, headers=headers),
         "worker, huge id": client.post(f"/api/workers/{big}", json={"name": "甲"}, headers=headers),
-        "new worker, huge grid": client.post("/api/workers", json={"name": "甲", "phone": "13700000001",
-                                                                   "grid_id": big}, headers=headers),
+        "new worker, huge grid": client.post(
+            "/api/workers", json={"name": "甲", "phone": "13700000001", "grid_id": big}, headers=headers
+        ),
         "bind code, huge id": client.post(f"/api/workers/{big}/bind-code", headers=headers),
         "open311, NUL id": client.get("/open311/v2/requests.json", params={"service_request_id": "WL\x00"}),
-        "open311, NUL text": client.post("/open311/v2/requests.json",
-                                         data={"api_key": "k-nul", "description": "路灯\x00不亮", "lat": "30.5572",
-                                               "long": "114.3501"}),
+        "open311, NUL text": client.post(
+            "/open311/v2/requests.json",
+            data={"api_key": "k-nul", "description": "路灯\x00不亮", "lat": "30.5572", "long": "114.3501"},
+        ),
         "page, huge grid": client.get("/admin/events", params={"grid": big}),
     }
     failed = {name: (r.status_code, r.text[:100]) for name, r in answers.items() if r.status_code >= 500}
@@ -116,8 +123,9 @@ def test_overlong_msgid_openid_mediaid_do_not_lose_the_message(wx, clean):
 
 def test_a_scoped_dispatcher_cannot_create_a_worker_without_a_grid(site):
     client, csrf = login(site, "shuiguohu")
-    answer = client.post("/api/workers", json={"name": "无网格", "phone": "13700000002"},
-                         headers={"X-CSRF-Token": csrf})
+    answer = client.post(
+        "/api/workers", json={"name": "无网格", "phone": "13700000002"}, headers={"X-CSRF-Token": csrf}
+    )
     assert answer.status_code == 400 and "网格" in answer.json()["detail"]
 
 
@@ -134,12 +142,14 @@ def test_a_viewer_can_log_out_through_the_api(site):
 def test_a_password_change_ends_other_sessions_and_an_admin_can_disable_a_user(site):
     phone, phone_csrf = login(site, "disp1")
     desk, desk_csrf = login(site, "disp1")
-    changed = desk.post("/api/password", json={"current": PASSWORD, "new": "n3w-passw0rd"},
-                        headers={"X-CSRF-Token": desk_csrf})
+    changed = desk.post(
+        "/api/password", json={"current": PASSWORD, "new": "n3w-passw0rd"}, headers={"X-CSRF-Token": desk_csrf}
+    )
     assert changed.status_code == 200
     assert phone.get("/api/me").status_code == 401 and desk.get("/api/me").status_code == 200
-    wrong = desk.post("/api/password", json={"current": "nope", "new": "whatever123"},
-                      headers={"X-CSRF-Token": desk_csrf})
+    wrong = desk.post(
+        "/api/password", json={"current": "nope", "new": "whatever123"}, headers={"X-CSRF-Token": desk_csrf}
+    )
     assert wrong.status_code == 400
     with httpx.Client(base_url=site.app_url) as fresh:
         assert fresh.post("/api/login", json={"username": "disp1", "password": PASSWORD}).status_code == 401

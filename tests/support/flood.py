@@ -18,8 +18,13 @@ from tests.support.chat import NUMBER
 class Flood:
     """`clients` threads each calling `hit(client)` in a loop; status codes counted."""
 
-    def __init__(self, base_url: str, hit: Callable[[httpx.Client], httpx.Response], clients: int,
-                 setup: Callable[[httpx.Client], None] | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        hit: Callable[[httpx.Client], httpx.Response],
+        clients: int,
+        setup: Callable[[httpx.Client], None] | None = None,
+    ):
         self.base_url, self.hit, self.clients, self.setup = base_url, hit, clients, setup
         self.stop = threading.Event()
         self.codes: Counter = Counter()
@@ -68,8 +73,10 @@ def timed_reports(wx, count: int, pause: float = 0.2, prefix: str = "o-flood") -
 
 def summary(seconds: list[float]) -> str:
     ordered = sorted(seconds)
-    return (f"n={len(ordered)} median={statistics.median(ordered) * 1000:.0f} ms "
-            f"p90={ordered[int(0.9 * (len(ordered) - 1))] * 1000:.0f} ms max={ordered[-1] * 1000:.0f} ms")
+    return (
+        f"n={len(ordered)} median={statistics.median(ordered) * 1000:.0f} ms "
+        f"p90={ordered[int(0.9 * (len(ordered) - 1))] * 1000:.0f} ms max={ordered[-1] * 1000:.0f} ms"
+    )
 
 
 def all_numbered(replies: list[str]) -> bool:
@@ -86,6 +93,13 @@ def big_rules(keywords: int, seed: int = 1) -> str:
     words: set[str] = set()
     while len(words) < keywords:
         words.add("".join(rng.choice(chars) for _ in range(4)))
-    lines = ['[meta]', 'name = "big"', 'match = "text"', '[categories.facility]', 'label = "市政设施"',
-             '[categories.facility.keywords]', *(f'"{w}" = 1' for w in sorted(words))]
+    lines = [
+        "[meta]",
+        'name = "big"',
+        'match = "text"',
+        "[categories.facility]",
+        'label = "市政设施"',
+        "[categories.facility.keywords]",
+        *(f'"{w}" = 1' for w in sorted(words)),
+    ]
     return "\n".join(lines) + "\n"

@@ -69,9 +69,14 @@ def test_a_report_in_flight_at_kill_9_is_processed_by_the_retry_after_restart(tm
 
 def test_forwarded_for_from_an_untrusted_client_does_not_spread_the_login_limit(tmp_path):
     url = scratch_database("weilinli_abuse_xff")
-    service = Service(tmp_path, WEILINLI_DATABASE_URL=url, WEILINLI_REDIS_URL=REDIS_URL,
-                      WEILINLI_LOGIN_FAILURES_PER_ADDRESS="4", WEILINLI_LOGIN_ATTEMPTS_PER_10MIN="100",
-                      WEILINLI_LOGIN_FAILURES_PER_ACCOUNT="100")
+    service = Service(
+        tmp_path,
+        WEILINLI_DATABASE_URL=url,
+        WEILINLI_REDIS_URL=REDIS_URL,
+        WEILINLI_LOGIN_FAILURES_PER_ADDRESS="4",
+        WEILINLI_LOGIN_ATTEMPTS_PER_10MIN="100",
+        WEILINLI_LOGIN_FAILURES_PER_ACCOUNT="100",
+    )
     assert service.run("db", "upgrade").returncode == 0
     store = redis.Redis.from_url(REDIS_URL)
     for stale in store.scan_iter("wl:rate:login-addr:127.0.0.1:*"):  # this address's count starts at 0
