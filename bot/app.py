@@ -59,6 +59,8 @@ def create_app(*, run_scheduler: bool = True, runtime: Runtime | None = None) ->
         # Blocking handlers run in this many threads. More only contend for the GIL and hold more
         # database transactions open at once; the rest wait their turn on the event loop.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        # The webhook has threads of its own (as many again): no admin or API work queues it.
+        app.state.webhook_threads = anyio.CapacityLimiter(settings.threads)
         # Handler threads wait on a database or Redis answer ~20 times per report; each time they
         # want the GIL back, a busy thread (the outbox drain, another handler) may keep it for the
         # whole switch interval: CPython's 5 ms × 20 became the reply's tail latency (bench: p99

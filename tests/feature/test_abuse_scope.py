@@ -232,3 +232,22 @@ def test_keyless_open311_lists_at_most_100(clean, http):
     assert len(http.get("/open311/v2/requests.json", params={"api_key": "k311"}).json()) == 105
     with db.session_factory()() as session:
         assert session.query(Event).count() == 105
+
+
+def test_the_rules_file_setting_is_where_classify_reads_the_rules(tmp_path, packaged_rules):
+    import json
+    import subprocess
+    import sys
+
+    target = tmp_path / "rules.toml"
+    target.write_bytes(
+        packaged_rules
+        + '\n[categories.pigeons]\nlabel = "鸽子扰民"\n[categories.pigeons.keywords]\n"鸽子" = 9\n'.encode()
+    )
+    line = json.dumps({"id": 1, "text": "小区里养了好多鸽子"}, ensure_ascii=False)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "WEILINLI_RULES_FILE": str(target)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "classify"], input=line, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["category"] == "pigeons"
