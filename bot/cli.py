@@ -47,12 +47,15 @@ def serve(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
 
     if s.effective_database_url.startswith("sqlite"):
         upgrade()
-    # Each worker process builds its own app from the environment (the factory below).
+    if workers > 1:  # one master loads the read-only data, then forks the workers (bot/serving.py)
+        from bot import serving
+
+        serving.run(host, port, workers)
+        return
     # X-Forwarded-For is anyone's to send: uvicorn believes it only from WEILINLI_TRUSTED_PROXIES.
     trusted = s.trusted_proxies.strip()
-    uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                access_log=False, timeout_graceful_shutdown=5, proxy_headers=bool(trusted),
-                forwarded_allow_ips=trusted or None)
+    uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=5, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
 
 
 @app.command()

@@ -63,9 +63,9 @@ class Service:
         return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=self.env, capture_output=True,
                               text=True, timeout=120)
 
-    def start(self, timeout: float = 90) -> Service:
+    def start(self, *args: str, timeout: float = 90) -> Service:
         out = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port), *args],
                                      env=self.env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -3,10 +3,12 @@ push and reminder sent once, one scheduler leader."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -89,3 +91,40 @@ def test_two_processes_share_the_work_without_doing_it_twice(pair):
     engine.dispose()
     taken = sum(s.log.read_text().count("scheduler leadership taken") for s in (a, b))
     assert taken == 1
+
+
+def child_pids(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.timeout(300)
+def test_serve_workers_are_forked_from_one_master_that_loaded_the_dictionary_once(tmp_path):
+    url = scratch_database("weilinli_prefork")
+    flush_redis(10)
+    fake = ServerThread(create_fake_wechat_app(Recorder())).start()
+    service = Service(tmp_path, WEILINLI_DATABASE_URL=url, WEILINLI_REDIS_URL="redis://127.0.0.1:6379/10",
+                      WEILINLI_WECHAT_API_BASE=f"{fake.url}/")
+    try:
+        assert service.run("db", "upgrade").returncode == 0
+        subprocess.run([sys.executable, "-c", LOAD_DEMO], env=service.env, check=True, timeout=120)
+        service.start("--workers", "2")
+        deadline = time.monotonic() + 30
+        while len(child_pids(service.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(child_pids(service.proc.pid)) == 2  # forked by the master, not spawned afresh
+        log = service.log.read_text()
+        assert log.count("loaded once, before forking 2 workers") == 1, log[-2000:]
+        side = WeChatSide(service.url, TOKEN, timeout=30)
+        try:
+            numbers = {NUMBER.search(side.text(f"o-prefork-{i}", f"幸福小区{i}栋楼道灯坏了").text).group(0)
+                       for i in range(8)}
+        finally:
+            side.close()
+        assert len(numbers) == 8
+        service.proc.send_signal(signal.SIGINT)  # Ctrl-C: a graceful stop, not workers killed
+        assert service.proc.wait(20) == 0
+        assert "SIGKILL" not in service.log.read_text()
+    finally:
+        service.stop()
+        fake.stop()
+        drop_database(url)

@@ -1,0 +1,68 @@
+"""`weilinli serve --workers N`: one master that loads what every worker reads and never changes
+(jieba's dictionary, the rules, the service menu, the code itself), then forks the workers, so they
+share those pages instead of each loading its own copy (gunicorn's `preload_app` with uvicorn's
+worker class: uvicorn's own `--workers` spawns fresh interpreters, which share nothing).
+
+What must not cross a fork is built after it, in each worker: the database engine and its
+connections, the Redis client, the scheduler (the app's lifespan builds them).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+from settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def preload() -> None:
+    """Load the read-only data into this process before it forks."""
+    import nlp
+    from nlp import tokenizer
+
+    tokenizer.ensure_loaded()
+    nlp.classify("楼道灯坏了")  # parses the rules and the service menu, compiles the scanners
+
+
+class Service(BaseApplication):
+    def __init__(self, host: str, port: int, workers: int, timeout_graceful_shutdown: int = 5):
+        self.bind, self.workers, self.grace = f"{host}:{port}", workers, timeout_graceful_shutdown
+        super().__init__()
+
+    def load_config(self) -> None:
+        self.cfg.set("bind", [self.bind])
+        self.cfg.set("workers", self.workers)
+        self.cfg.set("worker_class", "uvicorn_worker.UvicornWorker")
+        self.cfg.set("preload_app", True)
+        self.cfg.set("graceful_timeout", self.grace)
+        self.cfg.set("timeout", 60)  # a worker silent this long (a stuck event loop) is replaced
+        self.cfg.set("keepalive", 75)  # WeChat keeps connections open; shorter than its idle close is wasteful
+        self.cfg.set("accesslog", None)
+        self.cfg.set("errorlog", "-")
+        self.cfg.set("loglevel", "info")
+        self.cfg.set("proc_name", "weilinli")
+        # X-Forwarded-For is believed only from WEILINLI_TRUSTED_PROXIES (gunicorn trusts 127.0.0.1)
+        self.cfg.set("forwarded_allow_ips", get_settings().trusted_proxies.strip())
+
+    def load(self):
+        from bot.app import create_app
+
+        preload()
+        app = create_app()  # the runtime's engine, store and scheduler are built lazily, in the worker
+        gc.freeze()  # what exists now stays out of the workers' collections: their GC won't touch (copy) it
+        log.info("dictionary, rules and service menu loaded once, before forking %d workers", self.workers)
+        return app
+
+
+def run(host: str, port: int, workers: int) -> None:
+    from gunicorn.arbiter import Arbiter
+
+    arbiter = Arbiter(Service(host, port, workers))
+    # Ctrl-C stops gracefully, as SIGTERM does: gunicorn's own SIGINT is a quick exit that SIGKILLs
+    # workers still finishing a report after the grace period
+    arbiter.handle_int = arbiter.handle_term
+    arbiter.run()
