@@ -67,7 +67,8 @@ def test_a_report_in_flight_at_kill_9_is_processed_by_the_retry_after_restart(tm
         drop_database(url)
 
 
-def test_forwarded_for_from_an_untrusted_client_does_not_spread_the_login_limit(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])  # uvicorn alone, and gunicorn with uvicorn workers
+def test_forwarded_for_from_an_untrusted_client_does_not_spread_the_login_limit(tmp_path, workers):
     url = scratch_database("weilinli_abuse_xff")
     service = Service(
         tmp_path,
@@ -81,7 +82,7 @@ def test_forwarded_for_from_an_untrusted_client_does_not_spread_the_login_limit(
     store = redis.Redis.from_url(REDIS_URL)
     for stale in store.scan_iter("wl:rate:login-addr:127.0.0.1:*"):  # this address's count starts at 0
         store.delete(stale)
-    service.start()
+    service.start("--workers", workers)
     try:
         with httpx.Client(base_url=service.url, timeout=30) as client:
             codes = []
