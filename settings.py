@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(20, description="messages one OpenID may send per minute")
     threads: int = Field(8, description="requests one process handles at once (webhook, API, admin pages)")
     outbox_interval: float = Field(2.0, description="seconds between push-outbox sweeps")
-    outbox_max_attempts: int = 8
     media_interval: float = Field(10.0, description="seconds between downloads of residents' photos")
     time_limits: str = Field("", description="JSON grade → respond/resolve, e.g. {\"A\":{\"respond\":\"2h\"}}")
     open311_keys: str = Field("", description="comma-separated API keys accepted by Open311 POST")
@@ -65,6 +64,19 @@ class Settings(BaseSettings):
     # Modes
     demo: bool = Field(False, description="demo/dev mode: simulator page and fake WeChat API on")
     public_url: str = Field("", description="base URL the service is reached at (links in pushes)")
+
+    # Abuse and faults (issue 16): bounded admin work, body limits, login limits, rules file, outbox horizon
+    admin_threads: int = Field(2, description="threads for heavy admin work (imports, rules), apart from the webhook's")
+    login_concurrency: int = Field(2, description="password checks running at once; more wait briefly, then 503")
+    login_failures_per_address: int = Field(30, description="failed logins one client address may make per 10 min")
+    login_failures_per_account: int = Field(20, description="failed logins one user name may receive per 10 min")
+    trusted_proxies: str = Field("", description="comma-separated proxy addresses whose X-Forwarded-For is believed")
+    max_body: int = Field(64 * 1024, description="largest body on /api and pages, bytes (uploads, rules: own limits)")
+    max_upload: int = Field(5 * 1024 * 1024, description="largest spreadsheet upload, bytes")
+    max_import_rows: int = Field(20000, description="most rows a grids/volunteers spreadsheet may have")
+    rules_file: str = Field("", description="rules file read and saved by the editor; empty → packaged, read-only")
+    outbox_dead_after_hours: float = Field(24.0, description="hours before a failing push becomes a dead letter")
+    wechat_send_timeout: float = Field(15.0, description="seconds a push waits for WeChat's answer (above its own 5 s)")
 
     @property
     def effective_database_url(self) -> str:

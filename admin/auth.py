@@ -76,6 +76,30 @@ def close_session(session: Session, token: str | None) -> None:
         session.execute(delete(LoginSession).where(LoginSession.token_hash == _digest(token)))
 
 
+def change_password(session: Session, user: User, current: str, new: str, keep_token: str | None) -> None:
+    """A new password, checked against the current one; every other session of the user ends (a
+    stolen cookie dies with the old password). ValueError for a wrong current or too short new one."""
+    try:
+        hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise ValueError("当前密码不正确") from None
+    if len(new) < 8:
+        raise ValueError("新密码至少需要8个字符")
+    user.password_hash = hasher.hash(new)
+    others = delete(LoginSession).where(LoginSession.user_id == user.id)
+    if keep_token:
+        others = others.where(LoginSession.token_hash != _digest(keep_token))
+    session.execute(others)
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    """Disable (or enable again) a login; disabling ends all of its sessions at once."""
+    user.active = active
+    if not active:
+        session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    session.flush()
+
+
 def csrf_ok(login: LoginSession, presented: str | None) -> bool:
     return bool(presented) and hmac.compare_digest(login.csrf_token.encode(), presented.encode())
 

@@ -7,24 +7,28 @@ response or the `wl_csrf` cookie) back in `X-CSRF-Token` on every state-changing
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin import auth
+from admin.pool import run_login
 from bot.core.db import session_scope
 from bot.core.store import get_store
-from bot.domain.models import Event, LoginSession, User, Worker
+from bot.domain.models import Event, LoginSession, Worker
 from bot.domain.privacy import for_reader
 from bot.domain.states import IllegalTransition
 from settings import get_settings
 
 SESSION_COOKIE, CSRF_COOKIE = "wl_session", "wl_csrf"
 LOGIN_WINDOW = 600
+REFUSAL_DELAY = 1.0  # seconds a refused login (429, 503) waits before it is answered
 
 
 def db() -> Iterator[Session]:
@@ -46,10 +50,13 @@ async def body_fields(request: Request) -> dict[str, Any]:
             raise HTTPException(400, "请求体不是合法的 JSON") from exc
         if not isinstance(data, dict):
             raise HTTPException(400, "请求体应为 JSON 对象")
-        return data
-    if "form" in kind:
-        return dict(await request.form())
-    return {}
+    elif "form" in kind:
+        data = dict(await request.form())
+    else:
+        return {}
+    if any(isinstance(v, str) and "\x00" in v for v in data.values()):
+        raise HTTPException(400, "请求中含有 NUL 字符")
+    return data
 
 
 Body = Annotated[dict, Depends(body_fields)]
@@ -62,36 +69,88 @@ def current(request: Request, session: DB) -> LoginSession:
     return login
 
 
-def acting(request: Request, login: Annotated[LoginSession, Depends(current)], body: Body) -> LoginSession:
-    """A state change: needs the dispatcher or admin role and the session's CSRF token."""
+def signed(request: Request, login: Annotated[LoginSession, Depends(current)], body: Body) -> LoginSession:
+    """A change to the caller's own login (logout, password), open to every role: the CSRF token."""
     presented = request.headers.get("x-csrf-token") or str(body.get("csrf_token") or "")
     if not auth.csrf_ok(login, presented):
         raise HTTPException(403, "CSRF 校验失败")
+    return login
+
+
+def acting(login: Annotated[LoginSession, Depends(signed)]) -> LoginSession:
+    """A state change: needs the dispatcher or admin role and the session's CSRF token."""
     if login.user.role not in auth.CAN_ACT:
         raise HTTPException(403, "只读账号不能操作")
     return login
 
 
 Viewer = Annotated[LoginSession, Depends(current)]
+Signed = Annotated[LoginSession, Depends(signed)]
 Actor = Annotated[LoginSession, Depends(acting)]
 
 
 # ----------------------------------------------------------------------------- logging in
 
 
-def log_in(request: Request, session: Session, username: str, password: str) -> tuple[User, str, str]:
-    """Check the password under the login rate limit (per username and client); (user, token, csrf),
-    or HTTPException 429 / 401. The JSON login and the login form both come here."""
-    client = request.client.host if request.client else "?"
-    key, limit = f"login:{username}:{client}", get_settings().login_attempts_per_10min
-    if get_store().hit_rate_limit(key, limit, window=LOGIN_WINDOW, count=False):
+def client_address(request: Request) -> str:
+    """The client's address for the login limits. `X-Forwarded-For` is believed only from a proxy
+    listed in WEILINLI_TRUSTED_PROXIES (anyone can send the header; `serve` keeps uvicorn from
+    trusting it either), and then its last hop that is not one of those proxies."""
+    host = request.client.host if request.client else "?"
+    trusted = {a.strip() for a in get_settings().trusted_proxies.split(",") if a.strip()}
+    if host in trusted:
+        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if hop not in trusted:
+                return hop[:64]
+    return host
+
+
+def same_origin(request: Request) -> bool:
+    """A browser's form post from another site (login CSRF) carries a foreign Origin: refuse it."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return True  # not a browser's cross-site post (those always send Origin now)
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _login_limits(username: str, address: str) -> tuple[tuple[str, int], ...]:
+    s = get_settings()
+    return ((f"login:{username}:{address}", s.login_attempts_per_10min),
+            (f"login-addr:{address}", s.login_failures_per_address),
+            (f"login-user:{username}", s.login_failures_per_account))
+
+
+def check_login(username: str, address: str, password: str) -> tuple[str, str, str, str]:
+    """Blocking (the login pool runs it): the limits, then the password, then a new session.
+    (username, role, session token, csrf) or HTTPException 429 / 401."""
+    store = get_store()
+    limits = _login_limits(username, address)
+    if any(store.hit_rate_limit(key, limit, window=LOGIN_WINDOW, count=False) for key, limit in limits):
         raise HTTPException(429, "登录失败次数过多，请10分钟后再试")
-    user = auth.authenticate(session, username, password)
-    if user is None:
-        get_store().hit_rate_limit(key, limit, window=LOGIN_WINDOW)
-        raise HTTPException(401, "用户名或密码错误")
-    token, csrf = auth.open_session(session, user)
-    return user, token, csrf
+    with session_scope() as session:
+        user = auth.authenticate(session, username, password)
+        if user is None:
+            for key, limit in limits:
+                store.hit_rate_limit(key, limit, window=LOGIN_WINDOW)
+            raise HTTPException(401, "用户名或密码错误")
+        token, csrf = auth.open_session(session, user)
+        return user.username, user.role, token, csrf
+
+
+async def log_in(request: Request, username: str, password: str) -> tuple[str, str, str, str]:
+    """Check a login under the limits (per user and address, per address, per account), in the
+    login pool, never on the event loop. The JSON login and the login form both come here."""
+    if not same_origin(request):
+        raise HTTPException(403, "跨站登录请求已拒绝")
+    try:
+        return await run_login(check_login, username[:64], client_address(request), password[:1024])
+    except HTTPException as refused:
+        if refused.status_code in (429, 503):
+            # A refusal waits before it answers (on the event loop, costing nothing): a flooding
+            # client that retries at once is slowed to one try a second instead of thousands.
+            await asyncio.sleep(REFUSAL_DELAY)
+        raise
 
 
 def set_login_cookies(request: Request, response: Response, token: str, csrf: str) -> None:

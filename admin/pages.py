@@ -11,7 +11,7 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -32,6 +32,7 @@ from admin.deps import (
     can_see_phone,
     clear_login_cookies,
     log_in,
+    same_origin,
     set_login_cookies,
     staff_shown,
 )
@@ -43,6 +44,7 @@ from bot.domain.vocabulary import GRADE_TITLES, local_iso
 from bot.events import followup
 from bot.reports import rates
 from bot.wechat.media import media_dir
+from bot.wechat.push import template_warnings
 from settings import get_settings
 
 HERE = Path(__file__).parent
@@ -83,7 +85,7 @@ def render(name: str, request: Request, login: LoginSession | None = None, statu
         can_act=bool(user and user.role in auth.CAN_ACT), role_label=ROLE_LABELS.get(user.role, "") if user else "",
         scope=user.scope.full_name or user.scope.name if user and user.scope else "全部辖区",
         nav=request.url.path, status_labels=STATUS_LABELS, grade_labels=GRADE_TITLES, demo=get_settings().demo,
-        **context)
+        ops_warnings=template_warnings() if user and user.role in auth.CAN_ACT else [], **context)
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
@@ -91,14 +93,6 @@ def render(name: str, request: Request, login: LoginSession | None = None, statu
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
     return response
-
-
-def same_origin(request: Request) -> bool:
-    """A browser's form post from another site (login CSRF) carries a foreign Origin: refuse it."""
-    origin = request.headers.get("origin")
-    if not origin:
-        return True  # not a browser's cross-site form post (those always send Origin now)
-    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def _safe_next(target: str | None) -> str:
@@ -120,7 +114,7 @@ def login_form(request: Request, next: str = "") -> HTMLResponse:
 
 
 @router.post("/login")
-async def login_submit(request: Request, session: DB) -> Response:
+async def login_submit(request: Request) -> Response:
     """The same check, rate limit and cookies as POST /api/login, answered with a page."""
     if not same_origin(request):
         raise HTTPException(403, "跨站登录请求已拒绝")
@@ -128,7 +122,7 @@ async def login_submit(request: Request, session: DB) -> Response:
     username, password = str(form.get("username") or "").strip()[:64], str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or ""))
     try:
-        _user, token, csrf = log_in(request, session, username, password)
+        _name, _role, token, csrf = await log_in(request, username, password)  # in the login pool
     except HTTPException as refused:
         return render("login.html", request, status=refused.status_code, next=target, username=username,
                       error=refused.detail)
@@ -190,7 +184,7 @@ def event_page(number: str, request: Request, session: DB, login: Login) -> HTML
     local, others = _assignable(session, login, event)
     merged_into = session.get(Event, event.merged_into_id) if event.merged_into_id else None
     stored = {a.id: a for a in event.attachments}
-    photos = [{"id": a.id, "kind": a.kind, "label": a.label, "stored": bool(a.local_path), "url": a.url,
+    photos = [{"id": a.id, "kind": a.kind, "label": a.label, "stored": bool(a.local_path), "url": _web_link(a.url),
                "lat": _coordinate(a), "media_id": a.media_id} for a in stored.values()]
     overdue = is_overdue(event, utcnow())
     actions = {name: can(event, name) for name in ("assign", "escalate", "close", "reject", "merge", "note",
@@ -203,6 +197,11 @@ def event_page(number: str, request: Request, session: DB, login: Login) -> HTML
                   due={"respond": local_iso(event.respond_due_at), "resolve": local_iso(event.resolve_due_at)},
                   intent_label=nlp.classifier.INTENT_LABELS.get(event.intent, event.intent),
                   action_labels=ACTION_LABELS)
+
+
+def _web_link(url: str | None) -> str | None:
+    """Only http(s) links become an href: a stored `javascript:` or `data:` link is not a link."""
+    return url if url and url.lower().startswith(("https://", "http://")) else None
 
 
 def _coordinate(attachment: Attachment) -> str | None:

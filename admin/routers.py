@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from admin import desk, pages
-from admin.api import events, grids, ledger, orders, rules, rules_form, session, stats, workers
+from admin.api import events, grids, ledger, orders, outbox, rules, rules_form, session, stats, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
     session.router,  # /api/login, /api/logout, /api/me
@@ -15,6 +15,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     workers.router,  # /api/workers, bind codes, /api/volunteers/import, export
     rules_form.router,  # /api/rules/form (before /api/rules' own paths; nothing there collides)
     rules.router,  # /api/rules
+    outbox.router,  # /api/outbox: dead and unknown pushes, re-queue
     stats.router,  # /api/stats/overview
     ledger.router,  # /api/events.xlsx (台账)
     stats.rates_router,  # /api/rates (三率)

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 
 import nlp
+from admin.api.rules import activate_rules_file
+from admin.pool import AdminPool
 from admin.routers import include_routers as include_admin_routers
 from bot import jobs
 from bot.core import runtime as runtimes
@@ -23,7 +25,9 @@ from bot.core.runtime import Runtime
 from bot.domain.models import Grid
 from bot.open311 import routes
 from bot.web import showcase
+from bot.web.guard import Guard, install_error_answers
 from bot.wechat.client import Client
+from bot.wechat.push import template_warnings
 from bot.wechat.webhook import router as webhook_router
 from settings import get_settings
 
@@ -48,12 +52,15 @@ def create_app(*, run_scheduler: bool = True, runtime: Runtime | None = None) ->
     settings = get_settings()
     owned = runtime is None
     runtime = runtime or Runtime()
+    runtime.provide(AdminPool, runtime.component(AdminPool))  # kept across clear_caches(), closed with it
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Blocking handlers run in this many threads. More only contend for the GIL and hold more
         # database transactions open at once; the rest wait their turn on the event loop.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        # The webhook has threads of its own (as many again): no admin or API work queues it.
+        app.state.webhook_threads = anyio.CapacityLimiter(settings.threads)
         # Handler threads wait on a database or Redis answer ~20 times per report; each time they
         # want the GIL back, a busy thread (the outbox drain, another handler) may keep it for the
         # whole switch interval: CPython's 5 ms × 20 became the reply's tail latency (bench: p99
@@ -68,6 +75,9 @@ def create_app(*, run_scheduler: bool = True, runtime: Runtime | None = None) ->
         store = runtime.store
         log.info("store: %s", "embedded in-process (single process only)" if store.embedded else "Redis")
         log.info("place words loaded: %d", load_place_words())
+        activate_rules_file()  # WEILINLI_RULES_FILE, when it exists (else the packaged rules)
+        for warning in template_warnings():
+            log.warning("push: %s", warning)
         if run_scheduler:
             runtime.provide(Client, Client())
             jobs.register(runtime)
@@ -83,6 +93,8 @@ def create_app(*, run_scheduler: bool = True, runtime: Runtime | None = None) ->
 
     app = FastAPI(title="微邻里 weilinli", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.add_middleware(Guard)  # body limits by route class, NUL refused, /api and /showcase headers
+    install_error_answers(app)
     app.include_router(webhook_router)
     include_admin_routers(app)  # /api/… and /admin/…: the list is admin/routers.py
     app.include_router(showcase.router)

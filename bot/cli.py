@@ -54,8 +54,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
 
         serving.run(host, port, workers)
         return
+    # X-Forwarded-For is anyone's to send: uvicorn believes it only from WEILINLI_TRUSTED_PROXIES.
+    trusted = s.trusted_proxies.strip()
     uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, log_level="info", access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
 
 
 @app.command()
@@ -265,6 +267,31 @@ def report(month: str = typer.Option(..., "--month", help="YYYY-MM, a calendar m
         summary = monthly.write_report(session, month, out, on_step=step)
     console.print(f"已生成 {out}：事件 {summary['events']} 件，超期督办 {summary['overdue_rows']} 件，"
                   f"工作表 {len(summary['sheets'])} 张")
+
+
+# -- push outbox dead letters (issue 16): list and re-queue what WeChat did not take --
+outbox_app = typer.Typer(help="Push outbox: dead and unknown pushes", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("requeue")
+def outbox_requeue(ids: list[int] = typer.Argument(None, help="push ids (default: with --all, every one)"),
+                   all_held: bool = typer.Option(False, "--all", help="every dead and unknown push"),
+                   show: bool = typer.Option(False, "--list", help="only list them")) -> None:
+    """Re-queue dead pushes (given up after WEILINLI_OUTBOX_DEAD_AFTER_HOURS) and unknown ones (may
+    have been delivered: re-sending may repeat them)."""
+    from bot.core.db import session_scope
+    from bot.notify import outbox
+
+    with session_scope() as session:
+        if show or (not ids and not all_held):
+            for msg in outbox.held(session):
+                typer.echo(f"{msg.id}\t{msg.status}\t{msg.openid}\t{msg.attempts} 次\t{msg.last_error or ''}")
+            if not show:
+                err.print("[yellow]give push ids or --all to re-queue[/]")
+            return
+        count = outbox.requeue(session, None if all_held else list(ids))
+    console.print(f"已重新排队 {count} 条推送")
 
 
 def _mount_nlp() -> None:

@@ -14,6 +14,8 @@ import logging
 
 from gunicorn.app.base import BaseApplication
 
+from settings import get_settings
+
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +45,8 @@ class Service(BaseApplication):
         self.cfg.set("errorlog", "-")
         self.cfg.set("loglevel", "info")
         self.cfg.set("proc_name", "weilinli")
+        # X-Forwarded-For is believed only from WEILINLI_TRUSTED_PROXIES (gunicorn trusts 127.0.0.1)
+        self.cfg.set("forwarded_allow_ips", get_settings().trusted_proxies.strip())
 
     def load(self):
         from bot.app import create_app

@@ -233,7 +233,7 @@ def report_text(ctx: Context) -> str:
     ctx.set_dialog(None)
     m = ctx.incoming
     return _start_report(ctx, Report(openid=ctx.openid, text=ctx.text, source_key=m.key, kind=m.msg_type,
-                                     pic_url=m.url))
+                                     pic_url=m.url, media_id=m.media_id))  # a voice report keeps its audio
 
 
 @router.on(resident_only, msg_type("image"))

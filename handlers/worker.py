@@ -19,6 +19,9 @@ from handlers.router import Context, Router
 
 router = Router("worker")
 BIND_FAILURES_PER_HOUR = 5
+# Across all OpenIDs: a guesser with many accounts gets 5 tries each, so all of them together get
+# this many wrong codes an hour before 绑定 pauses for everyone (a code has 10^6 values).
+BIND_FAILURES_ALL_PER_HOUR = 50
 worker_only = role("grid_worker")
 
 NOT_YOURS = "未找到该任务，或它不是派给您的任务。回复“我的任务”查看。"
@@ -52,13 +55,15 @@ def _line(event: Event) -> str:
 @router.on(command("绑定"))
 def bind(ctx: Context) -> str:
     code = ctx.text[2:].strip(" :：")
-    if ctx.store.hit_rate_limit(f"bind:{ctx.openid}", BIND_FAILURES_PER_HOUR, window=3600, count=False):
+    if ctx.store.hit_rate_limit(f"bind:{ctx.openid}", BIND_FAILURES_PER_HOUR, window=3600, count=False) or \
+            ctx.store.hit_rate_limit("bind:*", BIND_FAILURES_ALL_PER_HOUR, window=3600, count=False):
         return "绑定码错误次数过多，请1小时后再试。"
     if not re.fullmatch(r"\d{6}", code):
         return "请发送“绑定 6位绑定码”，绑定码由街道或社区管理员提供。"
     worker = casework.bind(ctx.session, ctx.openid, code)
     if worker is None:
         ctx.store.hit_rate_limit(f"bind:{ctx.openid}", BIND_FAILURES_PER_HOUR, window=3600)
+        ctx.store.hit_rate_limit("bind:*", BIND_FAILURES_ALL_PER_HOUR, window=3600)
         return "绑定码无效或已过期，请向管理员重新获取。"
     ctx.__dict__.pop("role", None)
     grid = worker.grid.full_name if worker.grid else "未分配网格"

@@ -1,6 +1,6 @@
 """weilinli NLP: jieba keyword-rule classifier, extraction and evaluation tooling.
 
-Imports nothing of the project but settings (only for the service menu's path, `services_file`):
+Imports nothing of the project but settings (only for the paths `services_file` and `rules_file`):
 usable offline.
 """
 

@@ -146,10 +146,19 @@ def get_rules() -> RuleSet:
         with _state.lock:
             if _state.rules is None:
                 tokenizer.ensure_loaded()
-                _activate(_load(_state.path), _state.path)
+                path = _configured_path() if _is_default(_state.path) else _state.path
+                _activate(_load(path), path)
     else:
         _maybe_auto_reload()
     return _state.rules  # type: ignore[return-value]
+
+
+def _configured_path() -> Path:
+    """WEILINLI_RULES_FILE when it exists (the editor saves there), else the packaged rules."""
+    from settings import get_settings  # the one project import nlp allows
+
+    configured = get_settings().rules_file
+    return Path(configured) if configured and Path(configured).is_file() else DEFAULT_RULES_PATH
 
 
 def rules_path() -> Path:

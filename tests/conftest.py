@@ -65,6 +65,7 @@ def clean(env: Env) -> Iterator[Env]:
     with env.recorder.lock:
         env.recorder.records.clear()
         env.recorder.fail_left = 0
+        env.recorder.delay = 0.0
     from bot.demo import sample
 
     with db.session_scope() as session:

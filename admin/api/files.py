@@ -18,20 +18,21 @@ from bot.core.spreadsheet import safe_cell
 from bot.domain.models import LoginSession
 from bot.domain.vocabulary import STAMP, local_now, local_text
 from bot.places import registry
+from settings import get_settings
 
-MAX_UPLOAD = 5 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def upload(request: Request) -> tuple[str, bytes]:
-    """The uploaded `file` (CSV or XLSX, at most 5 MB): (suffix, bytes)."""
+    """The uploaded `file` (CSV or XLSX, at most WEILINLI_MAX_UPLOAD, 5 MB): (suffix, bytes)."""
+    limit = get_settings().max_upload
     form = await request.form()
     item = form.get("file")
     if item is None or not hasattr(item, "read"):
         raise HTTPException(400, "请选择要导入的文件（file）")
-    data = await item.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise HTTPException(413, "文件过大（上限 5 MB）")
+    data = await item.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"文件过大（上限 {limit // (1024 * 1024)} MB）")
     suffix = Path(item.filename or "").suffix.lower()
     if suffix not in (".csv", ".xlsx", ".xlsm"):
         raise HTTPException(400, "仅支持 CSV 或 XLSX 文件")

@@ -10,6 +10,7 @@ import nlp
 from admin import queries
 from admin.api import files
 from admin.deps import DB, Actor, Viewer
+from admin.pool import run_heavy
 from admin.present import grid_json
 from bot.domain.models import Grid
 from bot.places import registry
@@ -28,10 +29,15 @@ async def import_grids(request: Request, session: DB, login: Actor) -> dict:
     """Upload `file` (CSV or XLSX, header 区,街道,社区,网格,别名,网格员,手机号): all-or-nothing upsert."""
     files.unscoped(login)
     suffix, data = await files.upload(request)
-    result = files.run_import(session, registry.import_grids, suffix, data)
-    nlp.add_user_words([g.name for g in session.scalars(select(Grid))], places=True)
+    result = await run_heavy(_import, session, suffix, data)  # parsing and writing off the event loop
     return {"ok": True, "rows": result.rows, "grids_created": result.grids_created,
             "workers_created": result.workers_created, "workers_updated": result.workers_updated}
+
+
+def _import(session, suffix: str, data: bytes):
+    result = files.run_import(session, registry.import_grids, suffix, data)
+    nlp.add_user_words([g.name for g in session.scalars(select(Grid))], places=True)
+    return result
 
 
 @router.get("/grids/export")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from admin import auth, queries
 from admin.api import files
 from admin.deps import DB, Actor, Body, Viewer, can_search_phone, text_field
+from admin.pool import run_heavy
 from admin.present import ROLE_LABELS, worker_json
 from bot.domain.models import Grid, LoginSession, Worker
 from bot.events.casework import issue_bind_code
@@ -82,7 +83,7 @@ def add_worker(session: DB, login: Actor, body: Body) -> dict:
     if role not in ROLE_LABELS:
         raise HTTPException(400, "role 应为 grid_worker 或 volunteer")
     worker = Worker(name="", phone="", role=role, active=True, skills="")
-    body = {"active": "1", **body}
+    body = {"active": "1", "grid_id": None, **body}  # no grid_id is no grid: refused for a scoped dispatcher
     if "name" not in body or "phone" not in body:
         raise HTTPException(400, "请填写姓名和手机号")
     _apply_worker(session, login, worker, body)
@@ -128,7 +129,7 @@ async def import_volunteers(request: Request, session: DB, login: Actor) -> dict
     if function is None:
         raise HTTPException(501, "志愿者导入功能尚未启用")
     suffix, data = await files.upload(request)
-    result = files.run_import(session, function, suffix, data)
+    result = await run_heavy(files.run_import, session, function, suffix, data)  # off the event loop
     details = dict(vars(result)) if hasattr(result, "__dict__") else {}
     return {"ok": True, **details}
 

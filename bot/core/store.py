@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -20,12 +21,43 @@ from settings import get_settings
 log = logging.getLogger(__name__)
 
 PENDING = "\x00pending"
+CLAIM_LEASE = 30  # seconds a pending claim can outlive a stuck owner (a dead one is noticed sooner)
+ALIVE_TTL, HEARTBEAT = 3, 1.0  # a process's liveness key, refreshed every HEARTBEAT seconds
+
+
+class Claim:
+    """What a retry finds under a delivery's key."""
+
+    RUNNING, DONE, ORPHANED = "running", "done", "orphaned"
 
 
 class Store:
     def __init__(self, client: redis.Redis, *, embedded: bool):
         self.r = client
         self.embedded = embedded
+        # Who makes this process's claims: a pending claim names its owner, and the owner's liveness
+        # key (refreshed by a heartbeat thread) says whether it can still finish. After kill -9 the
+        # key lapses within ALIVE_TTL seconds and WeChat's next retry processes the message itself.
+        self.owner = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        if not embedded:
+            self._beat()
+            self._heartbeat = threading.Thread(target=self._beating, name="wl-store-heartbeat", daemon=True)
+            self._heartbeat.start()
+
+    def _beat(self) -> None:
+        try:
+            self.r.set(f"wl:alive:{self.owner}", "1", ex=ALIVE_TTL)
+        except redis.RedisError:
+            log.warning("store: heartbeat failed", exc_info=True)
+
+    def _beating(self) -> None:
+        while not self._stop.wait(HEARTBEAT):
+            self._beat()
+
+    def alive(self, owner: str) -> bool:
+        return owner == self.owner or bool(self.r.exists(f"wl:alive:{owner}"))
 
     @property
     def degraded(self) -> bool:
@@ -44,9 +76,35 @@ class Store:
         self.r.delete(f"wl:dialog:{openid}")
 
     # -- WeChat retry de-duplication --
-    def claim(self, key: str, ttl: int = 600) -> bool:
-        """True for the first delivery of `key`; False for every retry."""
-        return bool(self.r.set(f"wl:msg:{key}", PENDING, nx=True, ex=ttl))
+    def claim(self, key: str, lease: int = CLAIM_LEASE) -> bool:
+        """True for the first delivery of `key`, and for a retry whose first attempt's process died
+        (its claim is taken over); False while the first attempt runs or after it answered."""
+        name, mine = f"wl:msg:{key}", f"{PENDING}:{self.owner}"
+        if self.r.set(name, mine, nx=True, ex=lease):
+            return True
+        value = self.r.get(name)
+        if value is None:  # the lease just ran out
+            return bool(self.r.set(name, mine, nx=True, ex=lease))
+        owner = _pending_owner(value.decode())
+        if owner is None or self.alive(owner):
+            return False
+        return self._take_over(name, value, mine, lease)
+
+    def _take_over(self, name: str, seen: bytes, mine: str, lease: int) -> bool:
+        """Compare-and-set: replace the dead owner's claim only if no other retry replaced it first."""
+        with self.r.pipeline() as pipe:
+            try:
+                pipe.watch(name)
+                if pipe.get(name) != seen:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.set(name, mine, ex=lease)
+                pipe.execute()
+            except redis.WatchError:
+                return False
+        log.warning("store: took over %s from a dead process", name)
+        return True
 
     def finish(self, key: str, reply: str, ttl: int = 600) -> None:
         self.r.set(f"wl:msg:{key}", reply, ex=ttl)
@@ -55,13 +113,17 @@ class Store:
         """Processing failed: let WeChat's next retry try again."""
         self.r.delete(f"wl:msg:{key}")
 
-    def first_answer(self, key: str) -> tuple[bool, str | None]:
-        """(still being processed, the first attempt's reply if it has finished)."""
+    def first_answer(self, key: str) -> tuple[str, str | None]:
+        """(Claim.RUNNING / DONE / ORPHANED, the first attempt's reply once DONE). A claim whose
+        owner died, or that lapsed unanswered, is ORPHANED: the retry should process the message."""
         value = self.r.get(f"wl:msg:{key}")
         if value is None:
-            return False, None
+            return Claim.ORPHANED, None
         text = value.decode()
-        return (True, None) if text == PENDING else (False, text)
+        owner = _pending_owner(text)
+        if owner is None:
+            return Claim.DONE, text
+        return (Claim.RUNNING if self.alive(owner) else Claim.ORPHANED), None
 
     # -- replay protection: a signed (timestamp, nonce) may only ever carry one body --
     def same_body_for_nonce(self, nonce_key: str, body_digest: str, ttl: int) -> bool:
@@ -108,7 +170,21 @@ class Store:
             self.r.delete(f"wl:lock:{name}")
 
     def close(self) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=2)
+            try:
+                self.r.delete(f"wl:alive:{self.owner}")
+            except redis.RedisError:
+                pass
         self.r.close()
+
+
+def _pending_owner(value: str) -> str | None:
+    """The owner named by a pending claim ("" for an old-style claim without one); None for a reply."""
+    if not value.startswith(PENDING):
+        return None
+    return value[len(PENDING) + 1:]
 
 
 class FailoverRedis:

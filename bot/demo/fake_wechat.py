@@ -3,12 +3,14 @@
 It answers the calls weilinli makes (token, stable_token, customer-service and template messages,
 订阅通知, media download) the way WeChat does, and can be told to fail: `POST /_control` with
 {"fail": N, "errcode": 45015} makes the next N sends answer that error (errcode 0 with
-"status": 503 answers HTTP 503 instead); {"media_bytes": N} makes media/get answer an N-byte photo.
+"status": 503 answers HTTP 503 instead); {"media_bytes": N} makes media/get answer an N-byte photo;
+{"delay": S} makes every send answer S seconds late (recorded when it arrives: WeChat accepted it).
 `GET /_records` lists what was received.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import time
@@ -38,6 +40,7 @@ class Recorder:
         self.fail_status = 503
         self.menu: dict[str, Any] | None = None  # the custom menu menu/create last accepted
         self.media_bytes = 0  # > 0: media/get answers a JPEG padded to this size (an oversized photo)
+        self.delay = 0.0  # seconds each send's answer is held back (a slow WeChat)
 
     def add(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -93,8 +96,10 @@ def create_fake_wechat_app(recorder: Recorder | None = None) -> FastAPI:
             if errcode:
                 return JSONResponse({"errcode": errcode, "errmsg": "simulated failure"})
             return Response("service unavailable", status_code=status)
-        rec.add(kind, body)
-        return {"errcode": 0, "errmsg": "ok", "msgid": len(rec.records)}
+        record = rec.add(kind, body)
+        if rec.delay:
+            await asyncio.sleep(rec.delay)
+        return {"errcode": 0, "errmsg": "ok", "msgid": record["id"]}
 
     @app.post("/cgi-bin/message/custom/send")
     async def custom_send(request: Request):
@@ -164,6 +169,7 @@ def create_fake_wechat_app(recorder: Recorder | None = None) -> FastAPI:
             rec.fail_errcode = int(body.get("errcode", 0))
             rec.fail_status = int(body.get("status", 503))
             rec.media_bytes = int(body.get("media_bytes", 0))
+            rec.delay = float(body.get("delay", 0))
             if body.get("clear"):
                 rec.records.clear()
             if body.get("revoke_tokens"):

@@ -1,8 +1,18 @@
 """The push outbox: pushes are rows written with the change that caused them, then drained.
 
 The domain only enqueues; a transport (the WeChat adapter) supplies `send`. A message is claimed
-with a lease before sending, so two drainers never send the same row, and a crash mid-send makes
-it due again once the lease runs out.
+with a lease before sending, so two drainers never send the same row, and a drainer that dies
+before sending makes it due again once the lease runs out.
+
+Statuses: pending → sending (claimed) → attempting (the request is about to leave; committed
+first) → sent. A failure goes back to pending with a capped backoff (2 s doubling to 10 min), so a
+WeChat outage of hours loses nothing; only a push still failing `outbox_dead_after_hours` after it
+was queued becomes `dead`. A send that may have been accepted — WeChat took the request but no
+answer came (a read timeout), or the process died mid-request (an `attempting` row whose lease ran
+out) — becomes `unknown` and is not sent again by itself: WeChat has no way to ask whether a
+customer-service message arrived, and a resident told twice is the failure the issue names.
+Dead and unknown pushes are listed for the admin (GET /api/outbox) and re-queued by
+`POST /api/outbox/requeue` or `weilinli outbox requeue`.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.db import insert_ignore, utcnow
@@ -30,6 +40,16 @@ class PushError(Exception):
         super().__init__(message)
         self.retry = retry
         self.fallback = fallback
+
+
+class MaybeSent(PushError):
+    """The request reached WeChat but its answer did not come back: it may have been delivered."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retry=False)
+
+
+HELD = ("dead", "unknown")  # what waits for a person: given up, or perhaps delivered
 
 
 def enqueue(
@@ -52,7 +72,12 @@ def enqueue(
 
 
 def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(2 ** attempts, 600))
+    """2 s, 4 s, … capped at 10 minutes: a long outage is retried every 10 minutes, not given up."""
+    return timedelta(seconds=min(2 ** min(attempts, 20), 600))
+
+
+def _expired(msg: OutboxMessage, now: datetime) -> bool:
+    return now - msg.created_at > timedelta(hours=get_settings().outbox_dead_after_hours)
 
 
 BATCH = 50
@@ -61,6 +86,7 @@ DRAIN_BUDGET = 10.0  # seconds one drain may keep taking batches (the job runs e
 
 def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
     """Lease up to `limit` due messages in one compare-and-set UPDATE: only one drainer wins each."""
+    _settle_interrupted(session, now)
     due = or_(
         OutboxMessage.status == "pending",
         (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
@@ -83,6 +109,14 @@ def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
     return sorted(claimed)
 
 
+def _settle_interrupted(session: Session, now: datetime) -> None:
+    """A row left `attempting` by a process that died mid-request may have reached WeChat: `unknown`."""
+    session.execute(update(OutboxMessage)
+                    .where(OutboxMessage.status == "attempting", OutboxMessage.claimed_until < now)
+                    .values(status="unknown", claimed_until=None,
+                            last_error="interrupted while sending: may have been delivered"))
+
+
 def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None], now: datetime | None = None) -> int:
     """Send every due message once, batch after batch while full batches keep coming (a flood of
     reports must not leave pushes one interval per 50 behind); returns how many were delivered."""
@@ -96,7 +130,6 @@ def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None],
 
 def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None],
                  now: datetime) -> tuple[int, int]:
-    max_attempts = get_settings().outbox_max_attempts
     with factory() as session:
         ids = claim_due(session, now)
     if not ids:
@@ -105,28 +138,61 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
     with factory() as session:  # one session; each outcome committed as soon as it is known
         claimed = select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
         for msg in session.scalars(claimed).all():
+            msg.status, msg.attempts = "attempting", msg.attempts + 1
+            session.commit()  # recorded before the request leaves: a crash now is not a blind resend
             try:
                 send(msg)
+            except MaybeSent as exc:
+                msg.status, msg.last_error = "unknown", str(exc)[:500]
+                log.error("push %s to %s may have been delivered (%s): held, not resent", msg.id, msg.openid, exc)
             except PushError as exc:
-                msg.attempts += 1
                 msg.last_error = str(exc)[:500]
                 if exc.fallback and exc.fallback != msg.channel:
                     msg.channel = exc.fallback
-                    msg.status, msg.next_attempt_at = "pending", utcnow()
-                elif exc.retry and msg.attempts < max_attempts:
-                    msg.status, msg.next_attempt_at = "pending", utcnow() + backoff(msg.attempts)
+                    msg.status, msg.next_attempt_at = "pending", now
                 else:
-                    msg.status = "dead"
-                    log.error("push %s to %s given up: %s", msg.id, msg.openid, exc)
+                    _retry_or_give_up(msg, now, retry=exc.retry)
             except Exception as exc:  # a bug or network error must not lose the message
                 log.exception("push %s failed", msg.id)
-                msg.attempts += 1
                 msg.last_error = repr(exc)[:500]
-                msg.status = "pending" if msg.attempts < max_attempts else "dead"
-                msg.next_attempt_at = utcnow() + backoff(msg.attempts)
+                _retry_or_give_up(msg, now, retry=True)
             else:
                 msg.status, msg.sent_at = "sent", utcnow()
                 delivered += 1
             msg.claimed_until = None
             session.commit()
     return len(ids), delivered
+
+
+def _retry_or_give_up(msg: OutboxMessage, now: datetime, *, retry: bool) -> None:
+    if retry and not _expired(msg, now):
+        msg.status, msg.next_attempt_at = "pending", now + backoff(msg.attempts)
+    else:
+        msg.status = "dead"
+        log.error("push %s to %s given up after %d attempts: %s", msg.id, msg.openid, msg.attempts, msg.last_error)
+
+
+# ----------------------------------------------------------------------------- dead letters
+
+
+def held(session: Session, limit: int = 200) -> list[OutboxMessage]:
+    """Dead and unknown pushes, newest first: what an admin looks at and may re-queue."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.status.in_(HELD))
+                                .order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+def counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    return {status: n for status, n in rows}
+
+
+def requeue(session: Session, ids: list[int] | None = None) -> int:
+    """Put dead / unknown pushes (all, or those `ids`) back in the queue, due now, with a fresh
+    horizon; returns how many. The caller commits."""
+    now = utcnow()
+    query = update(OutboxMessage).where(OutboxMessage.status.in_(HELD))
+    if ids is not None:
+        query = query.where(OutboxMessage.id.in_(ids))
+    result = session.execute(query.values(status="pending", next_attempt_at=now, created_at=now,
+                                          claimed_until=None, channel="customer_service"))
+    return result.rowcount or 0

@@ -9,7 +9,10 @@ Decisions (GeoReport v2 leaves these to the implementer):
 
 * **Formats** — every endpoint answers `.json` or `.xml`; any other extension is 404. Errors use
   the spec's list `[{"code": 400, "description": "…"}]` / `<errors><error>…</error></errors>`.
-* **Reading is public, as in the spec** (no api_key): what is published is privacy-safe —
+* **Reading is public, as in the spec, but coarse without an api_key**: a keyless read gets the
+  grid for an address, coordinates rounded to 0.001° (~100 m), the category for a description,
+  no media and at most 100 requests; with a `WEILINLI_OPEN311_KEYS` key it gets the rest. Either way
+  what is published is privacy-safe —
   phone numbers, ID-card numbers and e-mail addresses in texts are masked, the reporter is never
   shown, workers are not named (agency = the handling unit), and `media_url` is given only for
   media that an Open311 client itself submitted (residents' WeChat photos are not published).
@@ -37,6 +40,8 @@ Decisions (GeoReport v2 leaves these to the implementer):
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -54,10 +59,17 @@ from bot.open311.schemas import (
     RequestOut,
     ServiceDefinitionOut,
     ServiceOut,
+    configured_keys,
     parse_new_request,
 )
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+
+def key_ok(api_key: str | None) -> bool:
+    """Whether a read carries one of WEILINLI_OPEN311_KEYS (compared in constant time)."""
+    presented = (api_key or "").encode()
+    return bool(presented) and any(hmac.compare_digest(presented, k.encode()) for k in configured_keys())
 
 
 @router.get(
@@ -104,13 +116,16 @@ def get_requests(
     end_date: str | None = Query(None, description="ISO 8601, latest requested_datetime"),
     status: str | None = Query(None, description="open, closed or open,closed"),
     jurisdiction_id: str | None = Query(None),
+    api_key: str | None = Query(None, description="a WEILINLI_OPEN311_KEYS key: exact location and texts"),
 ) -> Response:
-    """Requests newest first: by default the last 90 days, at most 1000."""
+    """Requests newest first: by default the last 90 days, at most 1000 (100 without an API key).
+    Without an API key the location is coarse and no resident's text is shown."""
     if fmt not in FORMATS:
         return errors("json", 404, "format must be json or xml")
     try:
-        payload = service.requests_out(service_request_id=service_request_id, service_code=service_code,
-                                       start_date=start_date, end_date=end_date, status=status)
+        payload = service.requests_out(full=key_ok(api_key), service_request_id=service_request_id,
+                                       service_code=service_code, start_date=start_date, end_date=end_date,
+                                       status=status)
     except Open311Error as e:
         return errors(fmt, e.status, *e.descriptions)
     return respond(fmt, "service_requests", "request", payload)
@@ -122,11 +137,12 @@ def get_requests(
     response_model=list[RequestOut],
     responses={200: {"content": XML_CONTENT}, **ERROR_RESPONSES},
 )
-def get_request(service_request_id: str, fmt: str = FORMAT_PATH, jurisdiction_id: str | None = Query(None)) -> Response:
-    """One request (as a one-element list, as the spec shows)."""
+def get_request(service_request_id: str, fmt: str = FORMAT_PATH, jurisdiction_id: str | None = Query(None),
+                api_key: str | None = Query(None, description="exact location and texts")) -> Response:
+    """One request (as a one-element list, as the spec shows); coarse without an API key."""
     if fmt not in FORMATS:
         return errors("json", 404, "format must be json or xml")
-    found = service.one_request_out(service_request_id)
+    found = service.one_request_out(service_request_id, full=key_ok(api_key))
     if found is None:
         return errors(fmt, 404, f"service_request_id not found: {service_request_id}")
     return respond(fmt, "service_requests", "request", [found])

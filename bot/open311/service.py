@@ -6,6 +6,7 @@ Plain values in and out (dicts ready for the codec, numbers and notices); no HTT
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -144,25 +145,51 @@ def _media_url(event: Event) -> str | None:
     return None
 
 
-def request_out(session: Session, event: Event) -> dict:
+KEYLESS_RESULTS = 100  # a list read without an API key shows at most this many, newest first
+COARSE_DIGITS = 3  # keyless coordinates rounded to 0.001° (~110 m north-south): a block, not a door
+
+
+def _coordinate(value: float | None, digits: int | None) -> float | None:
+    """A stored coordinate as published: None when it is not a finite number (old rows may hold NaN)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits) if digits is not None else value
+
+
+def _coarse_place(event: Event) -> str | None:
+    grid = event.grid
+    return (grid.full_name or grid.name) if grid is not None else None
+
+
+def request_out(session: Session, event: Event, full: bool = False) -> dict:
+    """One request as published. Without an API key (`full` False) the location is coarse (the grid,
+    coordinates to ~100 m) and no resident's free text is shown: the description is the category
+    (and subcategory), no address typed by the resident, no media."""
+    if not full:
+        label = nlp.category_label(event.category)
+        return {**_request_fields(session, event),
+                "description": f"{label}：{event.subcategory}" if event.subcategory else label,
+                "address": _coarse_place(event), "lat": _coordinate(event.lat, COARSE_DIGITS),
+                "long": _coordinate(event.lng, COARSE_DIGITS), "media_url": None}
+    return {**_request_fields(session, event), "description": mask_text(event.text),
+            "address": mask_text(event.place_text) or None, "lat": _coordinate(event.lat, None),
+            "long": _coordinate(event.lng, None), "media_url": _media_url(event)}
+
+
+def _request_fields(session: Session, event: Event) -> dict:
     return {
         "service_request_id": event.number,
         "status": open311_status(event.status),
         "status_notes": status_notes(session, event),
         "service_name": nlp.category_label(event.category),
         "service_code": event.category,
-        "description": mask_text(event.text),
         "agency_responsible": agency(event),
         "service_notice": None,
         "requested_datetime": local_iso(event.created_at),
         "updated_datetime": local_iso(event.updated_at),
         "expected_datetime": None,
-        "address": mask_text(event.place_text) or None,
         "address_id": None,
         "zipcode": None,
-        "lat": event.lat,
-        "long": event.lng,
-        "media_url": _media_url(event),
     }
 
 
@@ -300,14 +327,16 @@ def create(new: NewRequest) -> tuple[str, str]:
             return event.number, service_notice(event)
 
 
-def requests_out(**filters: str | None) -> list[dict]:
-    """GET requests: the matching events as the public sees them (see `find_requests`)."""
+def requests_out(full: bool = False, **filters: str | None) -> list[dict]:
+    """GET requests: the matching events as the public sees them (see `find_requests`); keyless
+    readers get at most KEYLESS_RESULTS, coarse."""
     with session_factory()() as session:
-        return [request_out(session, e) for e in find_requests(session, **filters)]
+        found = find_requests(session, **filters)
+        return [request_out(session, e, full) for e in (found if full else found[:KEYLESS_RESULTS])]
 
 
-def one_request_out(service_request_id: str) -> dict | None:
+def one_request_out(service_request_id: str, full: bool = False) -> dict | None:
     """GET one request by its event number; None when there is no such event."""
     with session_factory()() as session:
-        event = session.scalar(select(Event).where(Event.number == service_request_id.strip().upper()))
-        return request_out(session, event) if event is not None else None
+        event = session.scalar(select(Event).where(Event.number == service_request_id.strip().upper()[:40]))
+        return request_out(session, event, full) if event is not None else None

@@ -16,7 +16,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core import spreadsheet
 from bot.domain.models import Grid, Worker
+from settings import get_settings
 
 GRID_HEADER = ["区", "街道", "社区", "网格", "别名", "网格员", "手机号"]
 PHONE = re.compile(r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
@@ -39,11 +41,16 @@ class ImportResult:
 
 def read_rows(path: Path) -> list[list[str]]:
     """All rows (header first) of a CSV (UTF-8, with or without BOM, or GBK) or XLSX file."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook  # only for .xlsx: keeps it out of the service's start-up
+    max_rows = get_settings().max_import_rows + 1  # the header too
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            return spreadsheet.read_xlsx(path, max_rows)
+        return spreadsheet.limit_rows(_read_csv(path), max_rows)
+    except spreadsheet.SpreadsheetError as exc:
+        raise RegistryError([str(exc)]) from exc
 
-        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
-        return [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
+
+def _read_csv(path: Path) -> list[list[str]]:
     raw = path.read_bytes()
     for encoding in ("utf-8-sig", "gbk"):
         try:
@@ -99,7 +106,8 @@ def import_grids(session: Session, path: Path) -> ImportResult:
         for level, name in zip(LEVELS, (district, street, community, grid_name), strict=True):
             parent, created = _upsert_grid(session, parent, level, name)
             result.grids_created += created
-        parent.aliases = "|".join(dict.fromkeys(a.strip() for a in aliases.split("|") if a.strip()))
+        if aliases.strip():  # an empty 别名 cell leaves the grid's aliases alone (it does not wipe them)
+            parent.aliases = "|".join(dict.fromkeys(a.strip() for a in aliases.split("|") if a.strip()))
         if worker_name:
             found = session.scalar(select(Worker).where(Worker.phone == phone))
             if found is None:

@@ -41,7 +41,7 @@ class RewritingSession(requests.Session):
             if isinstance(url, str) and url.startswith(host):
                 url = self.root + url[len(host):]
                 break
-        kwargs.setdefault("timeout", 5)
+        kwargs.setdefault("timeout", get_settings().wechat_send_timeout)
         return super().request(method, url, *args, **kwargs)
 
 
@@ -52,12 +52,22 @@ class Client(WeChatClient):
         super().__init__(
             s.wechat_appid, s.wechat_secret,
             session=RedisStorage(store.r, prefix="wl:wechatpy"),
-            timeout=5, auto_retry=False,
+            timeout=s.wechat_send_timeout, auto_retry=False,
         )
         self.root = api_root()
         self.API_BASE_URL = self.root + "cgi-bin/"
         self._http = RewritingSession(self.root)
         self._store = store
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a call waits for WeChat's answer: the setting now (above WeChat's own 5 s), so a
+        slow acceptance is waited for rather than retried as a duplicate."""
+        return get_settings().wechat_send_timeout
+
+    @timeout.setter
+    def timeout(self, _value) -> None:  # wechatpy's constructor assigns one; the setting rules
+        pass
 
     def fetch_access_token(self):
         return self._fetch_access_token(

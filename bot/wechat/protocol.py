@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import xmltodict
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.replies import TextReply
 
 from handlers.router import Incoming
@@ -80,8 +81,8 @@ def decrypt(body: bytes, crypto: WeChatCrypto, token: str, msg_signature: str, t
         inner = crypto.decrypt_message({"Encrypt": encrypted}, msg_signature, timestamp, nonce)
     except InvalidSignatureException as exc:
         raise Forbidden("bad msg_signature") from exc
-    except (InvalidAppIdException, ValueError, TypeError) as exc:
-        raise BadRequest("cannot decrypt") from exc
+    except Exception as exc:  # ValueError, TypeError, struct.error, IndexError, UnicodeError…: all garbage
+        raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from exc
     return inner.encode("utf-8") if isinstance(inner, str) else inner
 
 
@@ -93,17 +94,49 @@ def _text(value: Any) -> str:
     return value
 
 
-def _float(value: Any) -> float | None:
+def _float(value: Any, bound: float = 180.0) -> float | None:
+    """A coordinate: finite and within ±bound (NaN or inf stored would break every later read)."""
     try:
-        return float(_text(value)) if value not in (None, "") else None
+        number = float(_text(value)) if value not in (None, "") else None
     except ValueError as exc:
         raise BadRequest("bad number") from exc
+    if number is not None and not (math.isfinite(number) and abs(number) <= bound):
+        raise BadRequest("coordinate out of range")
+    return number
+
+
+# Longest values the columns hold; WeChat's own are far shorter (an OpenID has 28 characters). A
+# value past its column would fail the insert on every retry and lose the message: an OpenID that
+# long cannot be a user (refused), a MediaId that long cannot be downloaded (the text still counts).
+MAX_OPENID, MAX_MEDIA_ID = 64, 200
+
+
+def _bounded(value: str, limit: int, name: str) -> str:
+    if len(value) > limit:
+        raise BadRequest(f"{name} longer than {limit} characters")
+    return value
+
+
+def _web_url(value: Any) -> str | None:
+    """Only an http(s) link is kept: a `javascript:` one would be an href in the admin page."""
+    url = _text(value).strip()
+    return url if url.lower().startswith(("https://", "http://")) and len(url) <= 2000 else None
+
+
+def _media_id(data: dict[str, Any]) -> str | None:
+    media_id = _text(data.get("MediaId")) or None
+    return media_id if media_id is None or len(media_id) <= MAX_MEDIA_ID else None
+
+
+def _key(raw: str) -> str:
+    """The retry key as stored (source_key holds 160): a long one is replaced by its digest."""
+    return raw if len(raw) <= 120 else f"h:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
 def parse(body: bytes) -> Incoming:
     data = _xml_dict(body)
     msg_type = _text(data.get("MsgType")).lower()
-    openid = _text(data.get("FromUserName"))
+    openid = _bounded(_text(data.get("FromUserName")), MAX_OPENID, "FromUserName")
     if not msg_type or not openid or not _text(data.get("ToUserName")):
         raise BadRequest("missing MsgType, FromUserName or ToUserName")
     account = _text(data.get("ToUserName"))
@@ -117,28 +150,30 @@ def parse(body: bytes) -> Incoming:
         event = _text(data.get("Event")).lower()
         key = _text(data.get("EventKey"))
         incoming = Incoming(openid=openid, account=account, msg_type="event", event=event, event_key=key,
-                            key=f"evt:{openid}:{create_time}:{event}:{key}")
+                            key=_key(f"evt:{openid}:{create_time}:{event}:{key}"))
         if event == "location":
-            incoming.lat, incoming.lng = _float(data.get("Latitude")), _float(data.get("Longitude"))
+            incoming.lat, incoming.lng = _float(data.get("Latitude"), 90), _float(data.get("Longitude"))
         return incoming
-    msg_id = _text(data.get("MsgId")) or f"{openid}:{create_time}:{msg_type}"
-    incoming = Incoming(openid=openid, account=account, msg_type=kind, key=f"msg:{msg_id}")
+    msg_id = _text(data.get("MsgId")) or f"{create_time}:{msg_type}"  # any length: a long key is hashed
+    # The sender is part of the key: a MsgId is unique per account's sender, and another user's
+    # message with the same MsgId must not be answered with this one's reply.
+    incoming = Incoming(openid=openid, account=account, msg_type=kind, key=_key(f"msg:{openid}:{msg_id}"))
     if msg_type == "text":
         incoming.text = _text(data.get("Content"))
     elif msg_type == "voice":
         incoming.text = _text(data.get("Recognition"))
-        incoming.media_id = _text(data.get("MediaId")) or None
+        incoming.media_id = _media_id(data)
     elif msg_type == "image":
-        incoming.media_id = _text(data.get("MediaId")) or None
-        incoming.pic_url = _text(data.get("PicUrl")) or None
+        incoming.media_id = _media_id(data)
+        incoming.pic_url = _web_url(data.get("PicUrl"))
     elif msg_type == "location":
-        incoming.lat, incoming.lng = _float(data.get("Location_X")), _float(data.get("Location_Y"))
+        incoming.lat, incoming.lng = _float(data.get("Location_X"), 90), _float(data.get("Location_Y"))
         incoming.label = _text(data.get("Label")) or None
         if incoming.lat is None or incoming.lng is None:
             raise BadRequest("location without coordinates")
     elif msg_type == "link":
         incoming.text = "\n".join(p for p in (_text(data.get("Title")), _text(data.get("Description"))) if p)
-        incoming.url = _text(data.get("Url")) or None
+        incoming.url = _web_url(data.get("Url"))
     incoming.text = CONTROL.sub("", incoming.text)[:2000]
     return incoming
 

@@ -11,14 +11,14 @@ import hashlib
 import logging
 import time
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
-from starlette.concurrency import run_in_threadpool
 from wechatpy.crypto import WeChatCrypto
 
 import handlers
 from bot.core.db import session_factory
-from bot.core.store import get_store
+from bot.core.store import Claim, get_store
 from bot.events.intake import touch_resident
 from bot.wechat import protocol
 from bot.wechat.protocol import BadRequest, Forbidden
@@ -75,8 +75,8 @@ async def receive(request: Request) -> Response:
         # The signature covers timestamp and nonce, not the body (plaintext mode): a captured
         # signature replayed with another body is refused; WeChat's own retries repeat the body.
         nonce_key = f"{q.get('timestamp')}:{q.get('nonce')}:{q.get('signature')}"
-        fresh = await run_in_threadpool(get_store().same_body_for_nonce, nonce_key,
-                                        hashlib.sha1(body).hexdigest(), 2 * s.wechat_timestamp_window)
+        fresh = await _in_thread(request, get_store().same_body_for_nonce, nonce_key,
+                                 hashlib.sha1(body).hexdigest(), 2 * s.wechat_timestamp_window)
         if not fresh:
             raise Forbidden("replayed signature with a different body")
         crypto = _crypto()
@@ -92,9 +92,9 @@ async def receive(request: Request) -> Response:
     except BadRequest as exc:
         log.warning("webhook 400: %s", exc)
         return _text(f"bad request: {exc}", 400)
-    reply = await run_in_threadpool(answer, incoming)
+    reply = await _in_thread(request, answer, incoming)
     if reply is None:  # a retry of a delivery still being processed: wait here, not in a worker thread
-        reply = await _first_answer(incoming.key)
+        reply = await _first_answer(request, incoming)
     if not reply:
         return _text("success")
     xml = protocol.render_reply(incoming, reply)
@@ -103,12 +103,26 @@ async def receive(request: Request) -> Response:
     return Response(xml, media_type="application/xml")
 
 
-async def _first_answer(key: str) -> str:
+async def _in_thread(request: Request, fn, *args):
+    """`fn(*args)` in the webhook's own threads (`app.state.webhook_threads`, WEILINLI_THREADS of
+    them): admin pages, exports and API calls use the default pool, so however busy they are a
+    report never queues behind them."""
+    limiter = getattr(request.app.state, "webhook_threads", None)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+
+
+async def _first_answer(request: Request, incoming: Incoming) -> str:
+    """The first attempt's reply; or, when its process died (kill -9, a crash) and its claim is
+    orphaned, this retry processes the message itself — `source_key` still stops a double event."""
     deadline = time.monotonic() + RETRY_WAIT
     while time.monotonic() < deadline:
-        running, reply = await run_in_threadpool(get_store().first_answer, key)
-        if not running:
+        state, reply = await _in_thread(request, get_store().first_answer, incoming.key)
+        if state == Claim.DONE:
             return reply or ""
+        if state == Claim.ORPHANED:
+            reply = await _in_thread(request, answer, incoming)
+            if reply is not None:
+                return reply
         await asyncio.sleep(0.05)
     return ""
 

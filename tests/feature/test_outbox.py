@@ -35,7 +35,7 @@ def test_api_outage_loses_nothing_and_sends_nothing_twice(wx, clean):
     assert len(clean.pushes("o-demo-worker-1", "custom")) == len(delivered) == 1
     assert len(clean.pushes("o-demo-worker-1", "custom:failed")) == 3
     [row] = outbox_rows("o-demo-worker-1")
-    assert row.status == "sent" and row.attempts == 3
+    assert row.status == "sent" and row.attempts == 4  # every request counts, the one that got through too
 
 
 def test_window_closed_error_falls_back_to_template(wx, clean):
@@ -55,15 +55,22 @@ def test_outside_48_hours_goes_straight_to_template(wx, clean):
     assert clean.pushes("o-demo-worker-1", "custom") == []
 
 
-def test_no_channel_left_marks_push_dead_without_retrying_forever(wx, clean):
-    wx.text("o-dead", "东亭小区路灯不亮")
+def test_no_template_id_holds_pushes_outside_the_window_with_a_clear_error(wx, clean):
+    """Not a silent dead letter: the push waits (retried with backoff until the window reopens or
+    the dead-letter horizon passes) and says why."""
+    wx.text("o-dead", "东亭小区路灯不亮")  # worker 1 never wrote to the account, no template id is set
     deadline = time.monotonic() + 10
+    rows = []
     while time.monotonic() < deadline:
         rows = outbox_rows("o-demo-worker-1")
-        if rows and rows[0].status == "dead":
+        if rows and rows[0].last_error:
             break
         time.sleep(0.1)
-    assert rows[0].status == "dead" and "window" in rows[0].last_error
+    assert rows[0].status == "pending" and "no template id" in rows[0].last_error
+    clean.open_window("o-demo-worker-1")  # the worker writes: the window is open, the push can go
+    with db.session_scope() as session:  # due now rather than after its backoff
+        session.get(OutboxMessage, rows[0].id).next_attempt_at = utcnow()
+    clean.wait_pushes("o-demo-worker-1")
 
 
 def test_pushes_written_before_a_crash_are_sent_after_restart(clean):

@@ -88,8 +88,13 @@ def test_a_report_is_masked_on_every_screen_export_and_api(wx, staff, tmp_path):
 
     public = httpx.get(f"{staff.app_url}/open311/v2/requests.json", timeout=10).json()
     [item] = [i for i in public if i["service_request_id"] == number]
+    assert pii.ID_CARD not in str(item) and pii.ID_MASKED not in str(item)  # keyless: no resident text at all
+    staff.configure(open311_keys="k-privacy")
+    keyed = httpx.get(f"{staff.app_url}/open311/v2/requests.json", params={"api_key": "k-privacy"}, timeout=10)
+    [item] = [i for i in keyed.json() if i["service_request_id"] == number]
     _assert_masked(item["description"])
-    _assert_masked(httpx.get(f"{staff.app_url}/open311/v2/requests/{number}.xml", timeout=10).text)
+    _assert_masked(httpx.get(f"{staff.app_url}/open311/v2/requests/{number}.xml", params={"api_key": "k-privacy"},
+                             timeout=10).text)
 
     # A dispatcher sees it masked too, and calls the resident back by revealing it on purpose (an
     # audited 查看完整号码): contacts whole, the ID-card number still masked.

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import requests
 from sqlalchemy import select
 
 from bot.core.db import session_factory, utcnow
 from bot.domain.models import OutboxMessage, Resident
-from bot.notify.outbox import PushError
+from bot.notify.outbox import MaybeSent, PushError
 from bot.wechat.client import Client
 from bot.wechat.push import customer_service, subscribe, template
+from settings import get_settings
 
 CHANNELS = {
     "customer_service": customer_service.send,
@@ -31,13 +33,29 @@ def in_service_window(openid: str) -> bool:
     return last is not None and utcnow() - last < SERVICE_WINDOW
 
 
+NO_TEMPLATE = ("未配置模板消息 ID（WEILINLI_WECHAT_TEMPLATE_ID）：48 小时客服窗口之外的网格员和居民收不到推送，"
+               "这些推送将等待对方再次发消息后发出，超过期限进入死信")
+
+
+def template_warnings() -> list[str]:
+    """What the operator must fix for pushes to reach people outside the 48-hour window."""
+    s = get_settings()
+    return [] if s.wechat_template_id or s.wechat_subscribe_template_id else [NO_TEMPLATE]
+
+
 def make_sender(client: Client) -> Callable[[OutboxMessage], None]:
     def send(message: OutboxMessage) -> None:
         if message.channel == "customer_service" and not in_service_window(message.openid):
+            if template_warnings():  # no channel reaches them now: wait for the window to reopen
+                raise PushError("outside the 48-hour window and no template id configured", retry=True)
             raise PushError("outside the 48-hour customer-service window", fallback="template")
         channel = CHANNELS.get(message.channel)
         if channel is None:
             raise PushError(f"unknown channel {message.channel}", retry=False)
-        channel(client, message)
+        try:
+            channel(client, message)
+        except requests.exceptions.ReadTimeout as exc:  # sent, unanswered: WeChat may have taken it
+            raise MaybeSent(f"no answer within {get_settings().wechat_send_timeout:g} s: may have been delivered") \
+                from exc
 
     return send
