@@ -71,6 +71,10 @@ def my_tasks(session: Session, worker: Worker, statuses=Event.WORKING_STATES, li
     ))
 
 
+def find(session: Session, number: str) -> Event | None:
+    return session.scalar(select(Event).where(Event.number == number.upper()))
+
+
 def task(session: Session, worker: Worker, number: str | None, statuses=Event.WORKING_STATES) -> Event:
     """The numbered task, or the worker's most recent one; only the worker's own."""
     return numbered_or_latest(
