@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from admin import pages
-from admin.api import events, grids, ledger, orders, rules, session, stats, workers
+from admin.api import alerts, events, grids, ledger, orders, rules, session, stats, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
     session.router,  # /api/login, /api/logout, /api/me
@@ -17,6 +17,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     stats.router,  # /api/stats/overview
     ledger.router,  # /api/events.xlsx (台账)
     stats.rates_router,  # /api/rates (三率)
+    alerts.router,  # /api/alerts/urgent, /api/queue (issue 15: the urgent alarm, the dispatcher queue)
+    alerts.pages,  # /admin/queue
     pages.router,  # /admin/ (HTML)
 )
 

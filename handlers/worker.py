@@ -120,7 +120,7 @@ def _take_urgent(ctx: Context, event: Event) -> str:
         return f"您已接单 {event.number}。"
     try:
         urgent.take(ctx.session, _worker(ctx), event)
-    except urgent.TakenBy as exc:
+    except (urgent.TakenBy, IllegalTransition) as exc:
         return str(exc)
     return (f"已接单紧急事件 {event.number}，请立即前往处置，已通知居民和其他值班人员。\n"
             f"地点：{event.place_text or (event.grid.full_name if event.grid else '未知（请电话联系居民）')}\n"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.db import insert_ignore, utcnow
-from bot.domain.lifecycle import transition
+from bot.domain.lifecycle import EVENTS, transition
 from bot.domain.models import Event, EventAlert, Grid, Worker
 from bot.domain.states import ChangedFirst
 from bot.notify import notices
@@ -76,6 +76,10 @@ def take(session: Session, worker: Worker, event: Event) -> None:
     """接单 of an urgent event by anyone alerted: the first wins (compare-and-set), the rest are told."""
     unit = f"grid:{worker.grid_id}" if worker.grid_id else event.unit
     mine = {"worker_id": worker.id, "unit": unit}
+    if event.status not in Event.UNACCEPTED_STATES:  # read after the winner's commit
+        if event.status == "accepted" and event.worker is not None:
+            raise TakenBy(event, event.worker.name)
+        raise EVENTS.refusal(event, "accept")
     try:
         if event.status == "reported":  # nobody assigned yet (place unknown): assign to oneself first
             transition(session, event, "assign", actor="worker", actor_name=worker.name, note="紧急事件，值班人员接单",

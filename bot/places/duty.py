@@ -114,7 +114,7 @@ def put_on_duty(session: Session, node: Grid, *, worker: Worker | None = None, o
         session.add(found)
     found.worker = worker
     found.name = (worker.name if worker is not None else name) or "值班人员"
-    found.title = title or ("网格员" if worker is not None else "值班调度员")
+    found.title = title or ("值班人员" if worker is not None else "值班调度员")
     found.active = True
     session.flush()
     return found
