@@ -30,7 +30,8 @@ reports = Router("resident.reports", role("resident"))
 
 TAIL = re.compile(r"^\s*-?(\d{4})\s*$")  # "0001": the resident's own event numbered …-0001
 HUMAN_WORDS = ("转人工", "人工客服", "人工服务", "找调度员", "找调度", "调度员", "人工")
-CHASER = re.compile(r"(怎么|为什么|为啥)?还(没|不)(有)?人?(来|处理|管|修|到|回复)|什么时候(能)?(来|到|处理|修|解决|有人)|"
+CHASER = re.compile(r"(怎么|为什么|为啥)?还(没|不)(有)?人?(来|处理|管|修|到|回复)|"
+                    r"什么时候(能)?(来|到|处理|修|解决|有人)|"
                     r"到底(管不管|有没有人管|什么时候)|多久(能|才|可以)|有人管吗|催(一下|办|促)|快点(来|处理)")
 COMPLAINT = re.compile(r"投诉(一下)?(网格员|工作人员|处理人员|办事人员|社区|街道|你们|处理)|"
                        r"(网格员|工作人员|处理人员).{0,8}(态度|不作为|敷衍|推诿|不理|不管|乱办|骗)|"
@@ -133,7 +134,8 @@ def cancel(ctx: Context) -> str:
     if len(open_events) == 1:
         return ask_cancel(ctx, open_events[0], reason)
     ask_pick(ctx, [e.number for e in open_events], word="撤销")
-    lines = [f"{i}. {e.number}【{STATUS_LABELS[e.status]}】{texts.category_text(e)}" for i, e in enumerate(open_events, 1)]
+    lines = [f"{i}. {e.number}【{STATUS_LABELS[e.status]}】{texts.category_text(e)}"
+             for i, e in enumerate(open_events, 1)]
     return "您有多条处理中的事件，要撤销哪一条？\n" + "\n".join(lines) + "\n回复序号（如 1）或事件编号。"
 
 
@@ -169,7 +171,8 @@ def chase(ctx: Context) -> str:
         return "您目前没有处理中的事件。如有新问题，请直接描述问题和地点。"
     chased = queue.chase(ctx.session, ctx.openid, event, ctx.text)
     handler = f"网格员{event.worker.name}" if event.worker is not None else "指挥中心调度员"
-    lines = [f"您的事件 {event.number} 当前状态：{STATUS_LABELS[event.status]}，处理人：{handler}。", *limits_lines(event)]
+    lines = [f"您的事件 {event.number} 当前状态：{STATUS_LABELS[event.status]}，处理人：{handler}。",
+             *limits_lines(event)]
     if chased.to_dispatcher:
         lines.append("已再次催办，并转调度员督促处理，调度员会尽快答复您。")
     else:

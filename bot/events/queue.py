@@ -34,9 +34,9 @@ def ask(session: Session, openid: str, kind: str, text: str, event: Event | None
     if event is not None:
         transition(session, event, "note", actor="resident", note=f"{KIND_LABELS[kind]}（转调度员）：{text[:200]}")
     about = f"（事件 {event.number}）" if event is not None else ""
+    notice = f"【调度队列·{KIND_LABELS[kind]}】{about}\n{text[:300]}\n请在调度台答复。"
     for person_on_duty in duty.dispatchers():
-        enqueue(session, person_on_duty.openid, f"【调度队列·{KIND_LABELS[kind]}】{about}\n{text[:300]}\n请在调度台答复。",
-                dedup_key=f"queue:{request.id}:{person_on_duty.openid}")
+        enqueue(session, person_on_duty.openid, notice, dedup_key=f"queue:{request.id}:{person_on_duty.openid}")
     return request
 
 
@@ -65,7 +65,8 @@ def answer(session: Session, request: DispatchRequest, *, username: str, text: s
         raise ValueError("答复内容不能为空")
     if request.status != "open":
         raise ValueError("该请求已答复")
-    request.status, request.answer, request.answered_by, request.answered_at = "answered", text[:2000], username, utcnow()
+    request.status, request.answer = "answered", text[:2000]
+    request.answered_by, request.answered_at = username, utcnow()
     about = f"（事件 {request.event.number}）" if request.event is not None else ""
     enqueue(session, request.resident.openid, f"【调度员答复】{about}\n{text[:500]}",
             event_id=request.event_id, dedup_key=f"queue-answer:{request.id}")

@@ -16,7 +16,7 @@ from bot.domain.states import IllegalTransition
 from bot.domain.vocabulary import find_number
 from bot.events import intake
 from bot.events.intake import NotFound
-from handlers.filters import command, matches
+from handlers.filters import command
 from handlers.router import Context
 from handlers.states import Flow, State, StatesGroup
 
@@ -75,7 +75,7 @@ def _chosen(ctx: Context) -> str | None:
     return number if number in numbers else None
 
 
-@flow.at(Confirm.pick, matches(PICK.pattern))
+@flow.at(Confirm.pick, lambda ctx: bool(PICK.match(ctx.text)) or _chosen(ctx) is not None)
 def pick(ctx: Context) -> str | None:
     number = _chosen(ctx)
     if number is None:
