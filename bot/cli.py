@@ -75,6 +75,7 @@ def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     upgrade()
     with session_scope() as session:
         demo_data.load(session)
+        demo_data.load_duty_roster(session)
     s = settings_module.get_settings()
     console.print(f"[bold green]微邻里 demo[/] on {s.effective_database_url}, "
                   f"{'plaintext' if not s.safe_mode else 'AES safe'} mode")

@@ -41,8 +41,12 @@ def ask(session: Session, openid: str, kind: str, text: str, event: Event | None
 
 
 def add_to(session: Session, request: DispatchRequest, text: str) -> None:
-    """The resident wrote more while waiting for the dispatcher: it joins their open request."""
+    """The resident wrote more while waiting for the dispatcher: it joins their open request (and
+    the dispatchers see it)."""
     request.text = (request.text + "\n" + text)[:4000]
+    notice = f"【调度队列·{KIND_LABELS[request.kind]}·补充】\n{text[:300]}\n请在调度台答复。"
+    for person_on_duty in duty.dispatchers():
+        enqueue(session, person_on_duty.openid, notice)
 
 
 def open_request(session: Session, openid: str, kind: str | None = None) -> DispatchRequest | None:
