@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from admin import pages
-from admin.api import alerts, events, grids, ledger, orders, rules, session, stats, workers
+from admin.api import alerts, duty, events, grids, ledger, orders, rules, session, stats, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
     session.router,  # /api/login, /api/logout, /api/me
@@ -19,6 +19,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     stats.rates_router,  # /api/rates (三率)
     alerts.router,  # /api/alerts/urgent, /api/queue (issue 15: the urgent alarm, the dispatcher queue)
     alerts.pages,  # /admin/queue
+    duty.router,  # /api/duty (the duty roster for urgent reports from unknown places)
     pages.router,  # /admin/ (HTML)
 )
 

@@ -183,3 +183,24 @@ def test_every_alerted_person_is_recorded_once(wx, clean):
     assert names == ["值班人员张敏", "网格员王芳"] and supplements == 1
     assert event(number).worker.name == "王芳"
     wait_text(clean, WANG_FANG, number)
+
+
+def test_the_duty_roster_is_kept_through_the_admin_api_and_used_for_urgent_reports(wx, clean):
+    from admin.auth import add_user
+
+    with db.session_scope() as session:
+        add_user(session, "roster1", PASSWORD, "dispatcher")
+        street_id = session.scalar(select(Grid.id).where(Grid.name == "水果湖街道"))
+    with logged_in(clean, "roster1") as (client, csrf):
+        h = {"X-CSRF-Token": csrf}
+        added = client.post("/api/duty", json={"grid_id": street_id, "worker_phone": "13800000002"}, headers=h)
+        assert added.status_code == 200, added.text
+        dispatcher = client.post("/api/duty", json={"grid_id": street_id, "openid": DISPATCHER, "name": "刘调度"},
+                                 headers=h)
+        assert dispatcher.json()["title"] == "值班调度员"
+        assert [e["name"] for e in client.get("/api/duty").json()["duty"]] == ["李强", "刘调度"]
+        assert client.delete(f"/api/duty/{dispatcher.json()['id']}", headers=h).status_code == 200
+        grid = client.post("/api/duty", json={"grid_id": 99999, "openid": "x", "name": "y"}, headers=h)
+        assert grid.status_code == 404
+    reply = wx.text("o-roster", "有人晕倒了")
+    assert "已立即通知：值班人员李强。" in reply.text
