@@ -36,6 +36,7 @@ CHASER = re.compile(r"(怎么|为什么|为啥)?还(没|不)(有)?人?(来|处�
 COMPLAINT = re.compile(r"投诉(一下)?(网格员|工作人员|处理人员|办事人员|社区|街道|你们|处理)|"
                        r"(网格员|工作人员|处理人员).{0,8}(态度|不作为|敷衍|推诿|不理|不管|乱办|骗)|"
                        r"对(处理|结果|网格员|工作人员).{0,4}不满|处理得?太(差|慢)")
+ABOUT_HANDLING = re.compile(r"网格员|工作人员|处理人员|办事人员|处理结果|处理得")
 
 
 def _number(ctx: Context) -> str | None:
@@ -154,7 +155,14 @@ def human(ctx: Context) -> str:
     return put_through(ctx, "human", ctx.text, intake.latest_open_event(ctx.session, ctx.openid))
 
 
-@commands.on(text_like, matches(COMPLAINT.pattern))
+def _complaint(ctx: Context) -> bool:
+    """About the handling or a person handling it — not a report that happens to say 投诉
+    ("投诉社区门口乱停车" is a parking report)."""
+    return text_like(ctx) and bool(COMPLAINT.search(ctx.text)) and (
+        ctx.classification.category == "other" or bool(ABOUT_HANDLING.search(ctx.text)))
+
+
+@commands.on(_complaint)
 def complaint(ctx: Context) -> str:
     """About the handling or a worker: the dispatcher queue, linked to the event, never the worker."""
     return put_through(ctx, "complaint", ctx.text, _latest(ctx))

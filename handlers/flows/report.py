@@ -7,13 +7,15 @@ Entry point: `start`, called by the reports router (handlers/resident.py) after 
 
 from __future__ import annotations
 
+import re
+
 from bot.domain.lifecycle import STATUS_LABELS
 from bot.domain.models import Event
 from bot.domain.states import IllegalTransition
 from bot.events import intake
 from bot.events.intake import NotFound, Reported
 from handlers import texts
-from handlers.filters import command, is_skip, msg_type, role, text_like
+from handlers.filters import command, is_skip, matches, msg_type, role, text_like
 from handlers.router import Context
 from handlers.states import DONE, Flow, State, StatesGroup, about
 
@@ -153,6 +155,15 @@ def photo_for_event(ctx: Context, event: Event) -> str:
         pending = [current.name, *pending]  # the question asked is still open
     ctx.dialog["pending"] = pending
     return _continue(ctx, event, f"照片已补充到事件 {event.number}。")
+
+
+ACKNOWLEDGED = re.compile(r"^\s*(好的?|好吧|谢谢(你们?)?|多谢|收到|知道了|嗯+|ok|OK|行|可以)[。！!~～]*\s*$")
+
+
+@flow.at((ReportFollowUp.photo, ReportFollowUp.recent), matches(ACKNOWLEDGED.pattern))
+def acknowledged(ctx: Context) -> str:
+    """好的 / 谢谢 after a report is no 补充: it is just acknowledged."""
+    return "不客气，处理进展会通过公众号通知您。" if "谢" in ctx.text else DONE
 
 
 @flow.at((ReportFollowUp.photo, ReportFollowUp.recent), about_this)

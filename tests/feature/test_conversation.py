@@ -249,3 +249,11 @@ def test_the_residents_reply_carries_the_time_limits(wx):
     assert "响应时限" in reply.text and "办结时限" in reply.text
     with db.session_factory()() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == 1
+
+
+def test_thanks_after_a_report_is_no_supplement_and_a_report_saying_投诉_is_a_report(wx, clean):
+    number = number_in(wx.text("o-thanks", "幸福小区3栋楼道灯坏了").text)
+    assert "不客气" in wx.text("o-thanks", "谢谢").text
+    assert [e.action for e in event(number).timeline].count("supplement") == 0
+    other = wx.text("o-park", "投诉东亭小区门口乱停车")
+    assert "交通停车" in other.text and requests() == []
