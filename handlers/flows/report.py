@@ -90,7 +90,7 @@ def _dialog_event(ctx: Context) -> Event | None:
 def new_problem(ctx: Context) -> bool:
     """The text reads as a report of another problem (or an urgent one), not as more about this one."""
     c = ctx.classification
-    if c.urgent:
+    if c.urgent or c.intent == "service":  # a service order is never more about a report
         return True
     return c.intent == "report" and c.category not in ("other", (ctx.dialog or {}).get("category")) \
         and len(ctx.text) >= 6

@@ -257,3 +257,10 @@ def test_thanks_after_a_report_is_no_supplement_and_a_report_saying_投诉_is_a_
     assert [e.action for e in event(number).timeline].count("supplement") == 0
     other = wx.text("o-park", "投诉东亭小区门口乱停车")
     assert "交通停车" in other.text and requests() == []
+
+
+def test_a_service_asked_for_right_after_a_report_is_an_order(wx):
+    number = number_in(wx.text("o-svc", "幸福小区3栋楼道灯坏了").text)
+    reply = wx.text("o-svc", "想找人上门磨刀")
+    assert "服务单号" in reply.text or "便民服务" in reply.text, reply.text
+    assert [e.action for e in event(number).timeline].count("supplement") == 0
