@@ -1,7 +1,7 @@
 """Confirmations: nothing irreversible happens on a bare word.
 
 - `cancel`: bare 撤销 (or 撤销 of an event a worker is already handling) shows the event and
-  waits for 确认撤销; anything else leaves the event as it is.
+  waits for 确认撤销; anything else leaves the event as it is (and is read on its own).
 - `pick`: a numbered list was shown (我的事件, or several open tasks for a bare 接单/办结, several
   events for a bare 撤销): a reply "1" or the number chooses from it, and the command the list
   was shown for runs on the chosen one, as if it had been sent with its number.
@@ -82,9 +82,20 @@ def pick(ctx: Context) -> str | None:
         return f"请回复 1 到 {len(ctx.dialog.get('numbers') or [])} 之间的序号，或直接发送编号。"
     word, note = ctx.dialog.get("word", ""), ctx.dialog.get("note", "")
     ctx.finish()
-    from handlers.dispatcher import root  # the same routers, now with the number written out
+    return _read_again(ctx, " ".join(part for part in (word, number, note) if part))
 
-    text = " ".join(part for part in (word, number, note) if part)
+
+@flow.fallback()
+def moved_on(ctx: Context) -> str | None:
+    """Anything else while a question is open: the question is dropped (an event to cancel is kept)
+    and the message is read on its own, as if nothing had been asked."""
+    ctx.finish()
+    return _read_again(ctx, ctx.incoming.text)
+
+
+def _read_again(ctx: Context, text: str) -> str | None:
+    from handlers.dispatcher import root  # the same routers, on a conversation with no open question
+
     again = Context(incoming=dataclasses.replace(ctx.incoming, text=text), session=ctx.session, store=ctx.store)
     return root.dispatch(again)
 

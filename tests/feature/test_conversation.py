@@ -264,3 +264,12 @@ def test_a_service_asked_for_right_after_a_report_is_an_order(wx):
     reply = wx.text("o-svc", "想找人上门磨刀")
     assert "服务单号" in reply.text or "便民服务" in reply.text, reply.text
     assert [e.action for e in event(number).timeline].count("supplement") == 0
+
+
+def test_anything_else_while_asked_to_confirm_keeps_the_event_and_is_read_on_its_own(wx):
+    number = number_in(wx.text("o-moved", "东亭小区路灯坏了").text)
+    assert "确认撤销" in wx.text("o-moved", "撤销").text
+    listing = wx.text("o-moved", "我的事件")  # not an answer: the question is dropped
+    assert number in listing.text and "您最近的事件" in listing.text
+    late = wx.text("o-moved", "确认")  # a late 确认 no longer cancels anything
+    assert "已撤销" not in late.text and event(number).status != "cancelled"
