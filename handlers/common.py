@@ -6,7 +6,7 @@ from bot.events import intake
 from bot.orders import services_menu
 from bot.places.routing import grid_by_location
 from handlers import texts
-from handlers.filters import Filter, command, event, msg_type
+from handlers.filters import command, event, msg_type
 from handlers.flows.service_order import show_menu
 from handlers.resident import show_list
 from handlers.router import Context, Router
@@ -70,14 +70,14 @@ def unsupported(ctx: Context) -> str:
     return texts.UNSUPPORTED
 
 
-def help_and_fallback(role_router: Router, only: Filter, help_text: str) -> None:
+def help_and_fallback(role_router: Router, help_text: str) -> None:
     """帮助/菜单 answers with the role's commands, and so does any text that no earlier handler of
-    the role took: registered last on a role's router."""
+    the role took: registered last on a role's router (which carries the role filter)."""
 
-    @role_router.on(only, command("帮助", "菜单", "help"))
+    @role_router.on(command("帮助", "菜单", "help"))
     def help_menu(ctx: Context) -> str:
         return help_text
 
-    @role_router.on(only, msg_type("text", "voice"))
+    @role_router.on(msg_type("text", "voice"))
     def unknown_command(ctx: Context) -> str:
         return "没有识别到指令。\n" + help_text

@@ -15,7 +15,6 @@ from handlers.orders import after_word, line
 from handlers.router import Context, Router
 
 router = Router("volunteer", role("volunteer"))
-volunteer_only = role("volunteer")
 
 NOT_YOURS = "未找到该服务单，或它没有推送给您。回复“我的服务”查看。"
 
@@ -42,7 +41,7 @@ def _act(ctx: Context, words: tuple[str, ...], statuses, action) -> str:
         return str(exc)
 
 
-@router.on(volunteer_only, command("抢单", "接单"))
+@router.on(command("抢单", "接单"))
 def grab(ctx: Context) -> str:
     def run(order: Order, _note: str) -> str:
         orders.grab(ctx.session, _volunteer(ctx), order)
@@ -56,7 +55,7 @@ def grab(ctx: Context) -> str:
     return _act(ctx, ("抢单", "接单"), Order.WAITING_STATES, run)
 
 
-@router.on(volunteer_only, command("完成"))
+@router.on(command("完成"))
 def complete(ctx: Context) -> str:
     def run(order: Order, note: str) -> str:
         credit = orders.complete(ctx.session, _volunteer(ctx), order, note)
@@ -66,7 +65,7 @@ def complete(ctx: Context) -> str:
     return _act(ctx, ("完成",), Order.HELD_STATES, run)
 
 
-@router.on(volunteer_only, command("退单"))
+@router.on(command("退单"))
 def give_back(ctx: Context) -> str:
     def run(order: Order, reason: str) -> str:
         others = orders.give_back(ctx.session, _volunteer(ctx), order, reason)
@@ -76,7 +75,7 @@ def give_back(ctx: Context) -> str:
     return _act(ctx, ("退单",), lifecycle.ORDERS.states_for("give_back"), run)
 
 
-@router.on(volunteer_only, msg_type("image"))
+@router.on(msg_type("image"))
 def photo(ctx: Context) -> str:
     def run(order: Order, _note: str) -> str:
         orders.attach_photo(ctx.session, _volunteer(ctx), order, ctx.incoming.media_id, ctx.incoming.pic_url)
@@ -86,7 +85,7 @@ def photo(ctx: Context) -> str:
     return "照片已收到，但您目前没有服务单可关联。" if reply.startswith("您目前没有") else reply
 
 
-@router.on(volunteer_only, command("我的服务", "我的任务", "查询"))
+@router.on(command("我的服务", "我的任务", "查询"))
 def my_services(ctx: Context) -> str:
     volunteer = _volunteer(ctx)
     items = queries.volunteer_orders(ctx.session, volunteer)
@@ -100,4 +99,4 @@ def my_services(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-help_and_fallback(router, volunteer_only, texts.VOLUNTEER_HELP)  # last: any other text gets the role's commands
+help_and_fallback(router, texts.VOLUNTEER_HELP)  # last: any other text gets the role's commands

@@ -22,7 +22,6 @@ from handlers.flows.confirmation import ask_pick
 from handlers.router import Context, Router
 
 router = Router("worker", role("grid_worker"))
-worker_only = role("grid_worker")
 ASK_WHICH = ("接单", "办结")  # bare, with several tasks they could mean: list them and ask
 
 NOT_YOURS = "未找到该任务，或它不是派给您的任务。回复“我的任务”查看。"
@@ -63,7 +62,7 @@ def _deadline(event: Event) -> str:
 
 # -- grid workers --
 
-@router.on(worker_only, command("我的任务", "任务", "查询"))
+@router.on(command("我的任务", "任务", "查询"))
 def my_tasks(ctx: Context) -> str:
     items = _merge(urgent.open_alerts(ctx.session, _worker(ctx)), casework.my_tasks(ctx.session, _worker(ctx)))
     if not items:
@@ -140,14 +139,11 @@ def _casework_handler(step: Casework):
                     "\n回复序号（如 1）或编号。"
             if items:
                 number = items[0].number
-        if step.word == "接单" and number:
-            alerted = casework.find(ctx.session, number)
-            if alerted is not None and alerted.urgent and alerted.worker_id != worker.id \
-                    and urgent.was_alerted(ctx.session, worker, alerted):
-                return _take_urgent(ctx, alerted)
-            if alerted is not None and alerted.urgent and alerted.worker_id == worker.id \
-                    and alerted.status in Event.UNACCEPTED_STATES:
-                return _take_urgent(ctx, alerted)
+        if step.word == "接单" and number:  # an urgent event: anyone alerted may take it
+            found = casework.find(ctx.session, number)
+            if found is not None and found.urgent and (
+                    found.worker_id == worker.id or urgent.was_alerted(ctx.session, worker, found)):
+                return _take_urgent(ctx, found)
         try:
             event = casework.task(ctx.session, worker, number, step.statuses)
         except NotYours:
@@ -165,10 +161,10 @@ def _casework_handler(step: Casework):
 
 
 for _step in CASEWORK:
-    router.on(worker_only, command(_step.word))(_casework_handler(_step))
+    router.on(command(_step.word))(_casework_handler(_step))
 
 
-@router.on(worker_only, command("巡查上报", "巡查"))
+@router.on(command("巡查上报", "巡查"))
 def patrol(ctx: Context) -> str:
     _, text = _args(ctx, "巡查上报", "巡查")
     if len(text) < 4:
@@ -178,7 +174,7 @@ def patrol(ctx: Context) -> str:
     return f"巡查上报成功：{event.number}\n类别：{texts.category_text(event)}\n{handler}"
 
 
-@router.on(worker_only, msg_type("image"))
+@router.on(msg_type("image"))
 def evidence(ctx: Context) -> str:
     try:
         event = casework.task(ctx.session, _worker(ctx), None, (*Event.WORKING_STATES, "completed"))
@@ -188,4 +184,4 @@ def evidence(ctx: Context) -> str:
     return f"照片已作为佐证附到任务 {event.number}。"
 
 
-help_and_fallback(router, worker_only, texts.WORKER_HELP)  # last: any other text gets the role's commands
+help_and_fallback(router, texts.WORKER_HELP)  # last: any other text gets the role's commands
