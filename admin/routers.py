@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from admin import desk, pages
-from admin.api import events, grids, ledger, orders, outbox, rules, rules_form, session, stats, workers
+from admin.api import alerts, duty, events, grids, ledger, orders, outbox, rules, rules_form, session, stats, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
     session.router,  # /api/login, /api/logout, /api/me
@@ -19,6 +19,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     stats.router,  # /api/stats/overview
     ledger.router,  # /api/events.xlsx (台账)
     stats.rates_router,  # /api/rates (三率)
+    alerts.router,  # /api/alerts/urgent, /api/queue (issue 15: the urgent alarm, the dispatcher queue)
+    alerts.pages,  # /admin/queue
+    duty.router,  # /api/duty (the duty roster for urgent reports from unknown places)
     pages.router,  # /admin/ (HTML)
     desk.router,  # /admin/orders, /admin/volunteers/hours, /admin/map, /admin/audit (HTML)
 )

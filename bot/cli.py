@@ -84,6 +84,7 @@ def demo(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     upgrade()
     with session_scope() as session:
         demo_data.load(session)
+        demo_data.load_duty_roster(session)
         logins = accounts.create(session)
     with session_scope() as session:
         added = history.load(session, base_url=base)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 from bot.events import intake
 from bot.orders import services_menu
 from bot.places.routing import grid_by_location
 from handlers import texts
-from handlers.filters import Filter, command, event, msg_type
+from handlers.filters import command, event, msg_type
+from handlers.flows.service_order import show_menu
+from handlers.resident import show_list
 from handlers.router import Context, Router
 
 router = Router("common")
@@ -34,7 +33,7 @@ def unsubscribed(ctx: Context) -> None:
 
 @router.on(event("click"), lambda ctx: ctx.incoming.event_key in ("QUERY", "MY_EVENTS"))
 def menu_query(ctx: Context) -> str:
-    return texts.event_list(intake.own_events(ctx.session, ctx.openid))
+    return show_list(ctx)  # numbered: a "1" then picks from it
 
 
 @router.on(event("click"), lambda ctx: ctx.incoming.event_key == "SERVICE")
@@ -42,8 +41,7 @@ def menu_service(ctx: Context) -> str:
     """便民服务: a resident is shown the menu and asked which; a volunteer gets the volunteer help."""
     if ctx.role != "resident":
         return texts.VOLUNTEER_HELP if ctx.role == "volunteer" else services_menu.menu_text()
-    ctx.set_dialog({"state": "awaiting_service", "note": ""})
-    return services_menu.menu_text()
+    return show_menu(ctx)
 
 
 @router.on(event("click"))
@@ -72,30 +70,14 @@ def unsupported(ctx: Context) -> str:
     return texts.UNSUPPORTED
 
 
-def help_and_fallback(role_router: Router, only: Filter, help_text: str) -> None:
+def help_and_fallback(role_router: Router, help_text: str) -> None:
     """帮助/菜单 answers with the role's commands, and so does any text that no earlier handler of
-    the role took: registered last on a role's router."""
+    the role took: registered last on a role's router (which carries the role filter)."""
 
-    @role_router.on(only, command("帮助", "菜单", "help"))
+    @role_router.on(command("帮助", "菜单", "help"))
     def help_menu(ctx: Context) -> str:
         return help_text
 
-    @role_router.on(only, msg_type("text", "voice"))
+    @role_router.on(msg_type("text", "voice"))
     def unknown_command(ctx: Context) -> str:
         return "没有识别到指令。\n" + help_text
-
-
-def about(load: Callable[[Context], object | None]):
-    """A dialog handler about the thing the pending question concerns (an event, an order): `load`
-    finds it and it is passed in; when it is gone (cancelled, merged, taken) the dialog just ends."""
-
-    def wrap(handler: Callable[[Context, object], str]):
-        @functools.wraps(handler)
-        def run(ctx: Context) -> str:
-            thing = load(ctx)
-            return texts.DONE if thing is None else handler(ctx, thing)
-
-        return run
-
-    return wrap
-

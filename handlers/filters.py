@@ -26,10 +26,6 @@ def intent(*intents: str) -> Filter:
     return lambda ctx: bool(ctx.text) and ctx.classification.intent in intents
 
 
-def dialog(*states: str) -> Filter:
-    return lambda ctx: ctx.dialog is not None and ctx.dialog.get("state") in states
-
-
 def command(*words: str) -> Filter:
     """The text is one of `words`, or starts with one of them followed by a space or an argument."""
     pattern = re.compile(rf"^\s*(?:{'|'.join(map(re.escape, words))})(?:$|[\s:：，,]|(?={NUMBER_PREFIX}\d))", re.I)
@@ -39,6 +35,10 @@ def command(*words: str) -> Filter:
 def matches(regex: str) -> Filter:
     pattern = re.compile(regex, re.I)
     return lambda ctx: bool(pattern.search(ctx.text))
+
+
+def text_like(ctx) -> bool:
+    return ctx.incoming.msg_type in ("text", "voice") and bool(ctx.text)
 
 
 def is_skip(text: str) -> bool:

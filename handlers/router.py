@@ -73,19 +73,29 @@ class Context:
 
         return self.session.scalar(select(Worker.role).where(Worker.openid == self.openid)) or "resident"
 
-    def set_dialog(self, state: dict[str, Any] | None) -> None:
-        if state is None:
-            self.store.clear_dialog(self.openid)
-        else:
-            self.store.set_dialog(self.openid, state)
-        self.__dict__["dialog"] = state
+    def enter(self, state, **data: Any) -> None:
+        """Move the user's conversation into `state` (a handlers.states.State) with its data; it is
+        forgotten after the state's flow timeout."""
+        value = {"state": state.name, **data}
+        self.store.set_dialog(self.openid, value, ttl=state.timeout)
+        self.__dict__["dialog"] = value
+
+    def finish(self) -> None:
+        """The conversation is over: the next message is read on its own."""
+        self.store.clear_dialog(self.openid)
+        self.__dict__["dialog"] = None
+
+    def in_state(self, state) -> bool:
+        return self.dialog is not None and self.dialog.get("state") == state.name
 
 
 class Router:
-    """Handlers tried in the order they were registered, then the included routers in theirs."""
+    """Handlers tried in the order they were registered, then the included routers in theirs.
+    Router-level `filters` (a role, a dialog state) apply to every handler and included router."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, *filters: Filter):
         self.name = name
+        self.filters = filters
         self.handlers: list[tuple[tuple[Filter, ...], Handler]] = []
         self.routers: list[Router] = []
 
@@ -101,6 +111,8 @@ class Router:
         return self
 
     def resolve(self, ctx: Context) -> tuple[Router, Handler] | None:
+        if not all(f(ctx) for f in self.filters):
+            return None
         for filters, fn in self.handlers:
             if all(f(ctx) for f in filters):
                 return self, fn

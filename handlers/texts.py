@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 import nlp
 from bot.domain.lifecycle import ACTION_LABELS, STATUS_LABELS
 from bot.domain.models import Event
 from bot.domain.vocabulary import local_text
+from bot.events import urgent
+from bot.notify.notices import limits_lines
 from bot.places.routing import Route
-from settings import get_settings
 
 WELCOME = (
     "您好，欢迎关注微邻里！身边的烦心事、需要帮忙的事，直接发给我们：\n"
@@ -36,7 +39,6 @@ VOICE_UNCLEAR = "抱歉，没能识别您的语音。请用文字描述问题，
 UNSUPPORTED = "暂不支持这类消息。请用文字、语音、照片或位置反映问题，回复“帮助”查看用法。"
 RATE_LIMITED = "您发送得太频繁了，请稍后再试。"
 NOT_FOUND = "未找到该事件，或它不是您反映的事件。回复“我的事件”查看您的事件。"
-DONE = "好的，我们会尽快处理，处理进展会通过公众号通知您。"
 
 URGENT_GUIDES = [
     (("火", "烟", "燃烧", "爆炸"), "发生火情请立即拨打 119，远离现场，不要乘电梯。"),
@@ -56,23 +58,35 @@ def category_text(event: Event) -> str:
     return f"{label}/{event.subcategory}" if event.subcategory else label
 
 
-def urgent_guide(text: str) -> str:
+def urgent_guide(text: str, alerted: urgent.Alerted) -> str:
+    """What to do now, who was actually alerted (nothing more), and the community's duty phone."""
     tips = [tip for words, tip in URGENT_GUIDES if any(w in text for w in words)]
     lines = tips[:2] or ["如有险情，请立即拨打 119（火警）/ 120（急救）/ 110（报警）。"]
-    lines.append(f"已同步推送网格员和社区值班人员，社区值班电话 {get_settings().duty_phone}。")
+    if alerted.names:
+        lines.append(f"已立即通知：{'、'.join(alerted.names[:5])}。")
+    else:
+        lines.append("暂未能联系到值班人员，请务必直接拨打上面的电话。")
+    lines.append(f"社区值班电话 {alerted.phone}。")
     return "\n".join(lines)
 
 
-def reported(event: Event, route: Route) -> str:
+def reported(session: Session, event: Event, route: Route) -> str:
     lines = []
     if event.urgent:
-        lines.append("【紧急】" + urgent_guide(event.text))
+        lines.append("【紧急】" + urgent_guide(event.text, urgent.alerted(session, event)))
     lines += [
         f"已受理您的反映，事件编号：{event.number}",
         f"类别：{category_text(event)}",
-        f"处理：{route.label}",
+        f"处理：{_handler(event, route)}",
+        *limits_lines(event),
     ]
     return "\n".join(lines)
+
+
+def _handler(event: Event, route: Route) -> str:
+    if event.urgent and event.worker is None and event.grid is None:
+        return "紧急事件，值班人员接单后处置（地点不明，请回复位置）"
+    return route.label
 
 
 def rerouted(event: Event, route: Route) -> str:

@@ -1,8 +1,11 @@
-"""Grid workers in chat: 绑定, 我的任务, 接单, 进展, 办结, 退回, 上报, 巡查, and photos as evidence."""
+"""Grid workers in chat: 我的任务, 接单, 进展, 办结, 退回, 上报, 巡查, and photos as evidence.
+(绑定 is the binding flow, handlers/flows/binding.py: anyone may send it.)
+
+An urgent event may be taken (接单) by every worker it was alerted to; the first one wins. A bare
+接单 or 办结 with more than one task it could mean lists them and asks which."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,19 +13,16 @@ from bot.domain.lifecycle import EVENTS, STATUS_LABELS
 from bot.domain.models import Event, Worker
 from bot.domain.ownership import NotYours
 from bot.domain.states import IllegalTransition
-from bot.domain.vocabulary import NUMBER_IN_TEXT, find_number
-from bot.events import casework
+from bot.domain.vocabulary import NUMBER_IN_TEXT, find_number, local_text
+from bot.events import casework, urgent
 from handlers import texts
 from handlers.common import help_and_fallback
 from handlers.filters import command, msg_type, role
+from handlers.flows.confirmation import ask_pick
 from handlers.router import Context, Router
 
-router = Router("worker")
-BIND_FAILURES_PER_HOUR = 5
-# Across all OpenIDs: a guesser with many accounts gets 5 tries each, so all of them together get
-# this many wrong codes an hour before 绑定 pauses for everyone (a code has 10^6 values).
-BIND_FAILURES_ALL_PER_HOUR = 50
-worker_only = role("grid_worker")
+router = Router("worker", role("grid_worker"))
+ASK_WHICH = ("接单", "办结")  # bare, with several tasks they could mean: list them and ask
 
 NOT_YOURS = "未找到该任务，或它不是派给您的任务。回复“我的任务”查看。"
 
@@ -47,40 +47,37 @@ def _args(ctx: Context, *words: str) -> tuple[str | None, str]:
 
 def _line(event: Event) -> str:
     place = event.place_text or (event.grid.full_name if event.grid else "")
-    return f"{event.number}【{STATUS_LABELS[event.status]}】{texts.category_text(event)} · {place}"
+    urgent_mark = "【紧急】" if event.urgent else ""
+    return f"{urgent_mark}{event.number}【{STATUS_LABELS[event.status]}】{texts.category_text(event)} · {place}"
 
 
-# -- binding works for anyone: it is how a worker becomes one --
-
-@router.on(command("绑定"))
-def bind(ctx: Context) -> str:
-    code = ctx.text[2:].strip(" :：")
-    if ctx.store.hit_rate_limit(f"bind:{ctx.openid}", BIND_FAILURES_PER_HOUR, window=3600, count=False) or \
-            ctx.store.hit_rate_limit("bind:*", BIND_FAILURES_ALL_PER_HOUR, window=3600, count=False):
-        return "绑定码错误次数过多，请1小时后再试。"
-    if not re.fullmatch(r"\d{6}", code):
-        return "请发送“绑定 6位绑定码”，绑定码由街道或社区管理员提供。"
-    worker = casework.bind(ctx.session, ctx.openid, code)
-    if worker is None:
-        ctx.store.hit_rate_limit(f"bind:{ctx.openid}", BIND_FAILURES_PER_HOUR, window=3600)
-        ctx.store.hit_rate_limit("bind:*", BIND_FAILURES_ALL_PER_HOUR, window=3600)
-        return "绑定码无效或已过期，请向管理员重新获取。"
-    ctx.__dict__.pop("role", None)
-    grid = worker.grid.full_name if worker.grid else "未分配网格"
-    title = "志愿者" if worker.role == "volunteer" else "网格员"
-    commands = texts.WORKER_HELP if worker.role == "grid_worker" else texts.VOLUNTEER_HELP
-    return f"绑定成功！{worker.name}（{title}，{grid}）。\n{commands}"
+def _deadline(event: Event) -> str:
+    """The task's next deadline: 响应 until 接单, then 办结."""
+    if event.accepted_at is None and event.respond_due_at is not None:
+        return f"\n   响应时限：{local_text(event.respond_due_at)} 前接单"
+    if event.resolve_due_at is not None:
+        return f"\n   办结时限：{local_text(event.resolve_due_at)} 前"
+    return ""
 
 
 # -- grid workers --
 
-@router.on(worker_only, command("我的任务", "任务", "查询"))
+@router.on(command("我的任务", "任务", "查询"))
 def my_tasks(ctx: Context) -> str:
-    items = casework.my_tasks(ctx.session, _worker(ctx))
+    items = _merge(urgent.open_alerts(ctx.session, _worker(ctx)), casework.my_tasks(ctx.session, _worker(ctx)))
     if not items:
         return "您目前没有待处置的任务。"
-    lines = [f"{i}. {_line(e)}" for i, e in enumerate(items, 1)]
+    lines = [f"{i}. {_line(e)}{_deadline(e)}" for i, e in enumerate(items, 1)]
     return "您的任务：\n" + "\n".join(lines) + "\n回复“接单 编号”开始处置。"
+
+
+def _merge(*lists: list[Event]) -> list[Event]:
+    seen, merged = set(), []
+    for event in (e for items in lists for e in items):
+        if event.id not in seen:
+            seen.add(event.id)
+            merged.append(event)
+    return merged
 
 
 @dataclass(frozen=True)
@@ -111,11 +108,44 @@ CASEWORK = (
 )
 
 
+def _candidates(ctx: Context, step: Casework) -> list[Event]:
+    """The tasks a bare command could mean: the worker's own (and, for 接单, urgent alerts)."""
+    own = casework.my_tasks(ctx.session, _worker(ctx), step.statuses)
+    return _merge(urgent.open_alerts(ctx.session, _worker(ctx)), own) if step.word == "接单" else own
+
+
+def _take_urgent(ctx: Context, event: Event) -> str:
+    if event.status == "accepted" and event.worker_id == _worker(ctx).id:
+        return f"您已接单 {event.number}。"
+    try:
+        urgent.take(ctx.session, _worker(ctx), event)
+    except (urgent.TakenBy, IllegalTransition) as exc:
+        return str(exc)
+    return (f"已接单紧急事件 {event.number}，请立即前往处置，已通知居民和其他值班人员。\n"
+            f"地点：{event.place_text or (event.grid.full_name if event.grid else '未知（请电话联系居民）')}\n"
+            f"处置中可回复“进展 内容”，完成后回复“办结 结果”。")
+
+
 def _casework_handler(step: Casework):
     def handle(ctx: Context) -> str:
         number, note = _args(ctx, step.word)
+        worker = _worker(ctx)
+        if number is None and step.word in ASK_WHICH:
+            items = _candidates(ctx, step)
+            if len(items) > 1:
+                ask_pick(ctx, [e.number for e in items], word=step.word, note=note)
+                lines = [f"{i}. {_line(e)}{_deadline(e)}" for i, e in enumerate(items, 1)]
+                return f"您有 {len(items)} 条任务，要{step.word}哪一条？\n" + "\n".join(lines) + \
+                    "\n回复序号（如 1）或编号。"
+            if items:
+                number = items[0].number
+        if step.word == "接单" and number:  # an urgent event: anyone alerted may take it
+            found = casework.find(ctx.session, number)
+            if found is not None and found.urgent and (
+                    found.worker_id == worker.id or urgent.was_alerted(ctx.session, worker, found)):
+                return _take_urgent(ctx, found)
         try:
-            event = casework.task(ctx.session, _worker(ctx), number, step.statuses)
+            event = casework.task(ctx.session, worker, number, step.statuses)
         except NotYours:
             return NOT_YOURS if number else "您目前没有待处置的任务。"
         if step.need_note and not note:
@@ -131,10 +161,10 @@ def _casework_handler(step: Casework):
 
 
 for _step in CASEWORK:
-    router.on(worker_only, command(_step.word))(_casework_handler(_step))
+    router.on(command(_step.word))(_casework_handler(_step))
 
 
-@router.on(worker_only, command("巡查上报", "巡查"))
+@router.on(command("巡查上报", "巡查"))
 def patrol(ctx: Context) -> str:
     _, text = _args(ctx, "巡查上报", "巡查")
     if len(text) < 4:
@@ -144,7 +174,7 @@ def patrol(ctx: Context) -> str:
     return f"巡查上报成功：{event.number}\n类别：{texts.category_text(event)}\n{handler}"
 
 
-@router.on(worker_only, msg_type("image"))
+@router.on(msg_type("image"))
 def evidence(ctx: Context) -> str:
     try:
         event = casework.task(ctx.session, _worker(ctx), None, (*Event.WORKING_STATES, "completed"))
@@ -154,4 +184,4 @@ def evidence(ctx: Context) -> str:
     return f"照片已作为佐证附到任务 {event.number}。"
 
 
-help_and_fallback(router, worker_only, texts.WORKER_HELP)  # last: any other text gets the role's commands
+help_and_fallback(router, texts.WORKER_HELP)  # last: any other text gets the role's commands

@@ -41,6 +41,17 @@ def square(lat: float, lng: float) -> str:
     return f"POLYGON(({ring}))"
 
 
+def load_duty_roster(session: Session) -> None:
+    """The demo street's duty roster: 张敏 is on duty, so an urgent report whose place is not known
+    reaches someone in the simulator (the tests' sample has no roster: they build their own)."""
+    from bot.places.duty import put_on_duty
+
+    street = session.scalar(select(Grid).where(Grid.name == STREET, Grid.level == "street"))
+    worker = session.scalar(select(Worker).where(Worker.openid == persona_openid(1)))
+    if street is not None and worker is not None:
+        put_on_duty(session, street, worker=worker)
+
+
 def load(session: Session) -> None:
     """Idempotent: running it twice leaves one copy."""
     district, _ = _upsert_grid(session, None, "district", DISTRICT)

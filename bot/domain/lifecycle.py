@@ -3,6 +3,9 @@ state (a compare-and-set by the shared engine in bot/domain/states.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -37,6 +40,7 @@ ACTION_LABELS = {
     "cancel": "撤销",
     "merge": "合并",
     "supervise": "督办",
+    "urge": "催办",
 }
 
 # (from, action) → to.  Self-loops record notes without changing state.
@@ -58,6 +62,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("rated", "reopen"): "assigned",
     **{(s, "supplement"): s for s in (*Event.OPEN_STATES, "completed")},
     **{(s, "note"): s for s in (*Event.OPEN_STATES, *Event.RESOLVED_STATES)},
+    **{(s, "urge"): s for s in Event.OPEN_STATES},  # a resident's 催办: recorded, the state stays
     ("rated", "rate"): "rated",  # a follower's rating, or a second 不满意 once the reopen is used
     **{(s, "supervise"): s for s in (*Event.OPEN_STATES, "completed")},  # a dispatcher's manual 督办
     **{(s, "cancel"): "cancelled" for s in Event.OPEN_STATES},
@@ -81,16 +86,18 @@ def transition(
     actor: str,
     actor_name: str = "",
     note: str = "",
+    values: Mapping[str, Any] | None = None,
 ) -> TimelineEntry:
     """Apply `action` to `event` if nobody changed it since it was read (else ChangedFirst), and append its
-    timeline row in the caller's transaction."""
+    timeline row in the caller's transaction. `values` are set in the same compare-and-set (an urgent
+    event's 接单 sets who took it: of several alerted workers exactly one wins)."""
     stamp = ()
     if action == "accept" and event.accepted_at is None:
         stamp = ("accepted_at",)  # the round's first 接单
     elif action == "complete":
         stamp = ("completed_at",)
     return EVENTS.apply(session, event, action, actor=actor, actor_name=actor_name, note=note,
-                        stamp=stamp, after=_after)
+                        values=values, stamp=stamp, after=_after)
 
 
 def _after(event: Event) -> None:

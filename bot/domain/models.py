@@ -438,3 +438,76 @@ class PhoneReveal(Base):
     field: Mapped[str] = mapped_column(String(16), default="phone")  # what was revealed
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# ---- the urgent path and the dispatcher queue (issue 15) ----
+
+
+class DutyEntry(Base):
+    """One person on the duty roster (值班表) of a community, street or district: a grid worker (by
+    worker_id), or a dispatcher reached on WeChat (by openid). Alerted for urgent reports whose grid
+    is not known, in the resident's community first, then the street, then the district."""
+
+    __tablename__ = "duty_entry"
+    __table_args__ = (UniqueConstraint("grid_id", "openid", name="uq_duty_entry_grid_openid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)  # the community/street it covers
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"))
+    openid: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(16), default="值班人员")  # 网格员 / 值班调度员 / 值班人员
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # on duty now
+
+    grid: Mapped[Grid] = relationship(lazy="joined")
+    worker: Mapped[Worker | None] = relationship(lazy="joined")
+
+
+class EventAlert(Base):
+    """Who was alerted of an urgent event: every alerted worker may 接单 it, the first one wins."""
+
+    __tablename__ = "event_alert"
+    __table_args__ = (UniqueConstraint("event_id", "openid", name="uq_event_alert_event_openid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"), index=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UrgentAck(Base):
+    """A dispatcher acknowledged the admin page's alarm for an urgent event (once per event)."""
+
+    __tablename__ = "urgent_ack"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), unique=True)
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DispatchRequest(Base):
+    """The dispatcher queue: a complaint about the handling or a worker, 转人工, or a second 催办
+    within the response limit. Never routed to the worker concerned; a dispatcher answers it in the
+    admin page and the answer is pushed to the resident."""
+
+    __tablename__ = "dispatch_request"
+    __table_args__ = (Index("ix_dispatch_request_status", "status", "id"),)
+
+    KINDS: ClassVar = {"complaint": "投诉", "human": "转人工", "chaser": "催办"}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | answered
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    resident: Mapped[Resident] = relationship(lazy="joined")
+    event: Mapped[Event | None] = relationship(lazy="joined")

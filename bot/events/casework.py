@@ -71,6 +71,10 @@ def my_tasks(session: Session, worker: Worker, statuses=Event.WORKING_STATES, li
     ))
 
 
+def find(session: Session, number: str) -> Event | None:
+    return session.scalar(select(Event).where(Event.number == number.upper()))
+
+
 def task(session: Session, worker: Worker, number: str | None, statuses=Event.WORKING_STATES) -> Event:
     """The numbered task, or the worker's most recent one; only the worker's own."""
     return numbered_or_latest(
@@ -113,8 +117,11 @@ def escalate(session: Session, event: Event, *, actor: str, actor_name: str, rea
     transition(session, event, "escalate", actor=actor, actor_name=actor_name,
                note=f"{event.grade}→{grade}：{reason}".rstrip("："))
     event.grade = grade
-    event.unit = routed.unit
-    event.worker = routed.worker
+    # An urgent event stays with the person handling it (a department queue is nobody at night);
+    # the higher level supervises it.
+    if not (event.urgent and routed.worker is None and event.worker is not None):
+        event.unit = routed.unit
+        event.worker = routed.worker
     rounds.start_round(event, utcnow(), new_round=True)
     label = routed.label if event.grid else UNIT_LABELS[grade]
     notices.escalated(session, event, label)

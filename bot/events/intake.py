@@ -17,9 +17,10 @@ from bot.core.db import upsert_for, utcnow
 from bot.domain.lifecycle import record_creation, transition
 from bot.domain.models import Attachment, Event, Follower, Grid, Resident
 from bot.domain.numbering import next_number
+from bot.events import urgent
 from bot.notify import notices
 from bot.places import gridindex
-from bot.places.routing import Route, grid_by_location, grid_by_text, metres, route
+from bot.places.routing import Route, grid_by_location, grid_by_text, grid_worker, metres, route
 from bot.timelimits import rounds
 from settings import get_settings
 
@@ -116,16 +117,26 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
         grid, event.place_text = _locate(session, data, result)
         if grid is not None and person.grid_id != grid.id:
             person.grid = grid
-        routed = route(session, grid or grid_hint or _last_grid(session, person), event.grade)
+        near = grid or grid_hint or _last_grid(session, person)
+        routed = _urgent_route(session, route(session, near, event.grade), event)
     event.number = next_number(session)
     rounds.start_round(event, now, new_round=False)
     session.add(event)
     record_creation(session, event, actor="resident", note=data.text[:500])
     if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
         _attach(session, event, data, flush=False)
-    _route_event(session, event, routed=routed)
+    _route_event(session, event, routed=routed, near=near)
     session.flush()
     return Reported(event, routed, created=True, duplicate=find_duplicate(session, event))
+
+
+def _urgent_route(session: Session, routed: Route, event: Event) -> Route:
+    """An urgent event goes to a person, whatever its grade: the grid's worker when the grid is
+    known (a B-grade gas leak must not sit in a department queue that nobody answers at night)."""
+    if not event.urgent or routed.grid is None or routed.worker is not None:
+        return routed
+    worker = grid_worker(session, routed.grid)
+    return Route(routed.grid, worker, f"grid:{worker.grid_id}") if worker is not None else routed
 
 
 def find_duplicate(session: Session, event: Event) -> Duplicate | None:
@@ -214,22 +225,25 @@ def _current_route(event: Event) -> Route:
     return Route(event.grid, event.worker, event.unit)
 
 
-def _route_event(session: Session, event: Event, grid: Grid | None = None, *, routed: Route | None = None) -> Route:
-    routed = routed or route(session, grid, event.grade)
+def _route_event(session: Session, event: Event, grid: Grid | None = None, *, routed: Route | None = None,
+                 near: Grid | None = None) -> Route:
+    routed = routed or _urgent_route(session, route(session, grid, event.grade), event)
     event.grid = routed.grid
     event.unit = routed.unit
     event.worker = routed.worker
     if routed.unit != "dispatch":
         transition(session, event, "assign", actor="system", actor_name="系统", note=f"派至{routed.label}")
-        notices.task_assigned(session, event)
+        if not event.urgent:  # the urgent alert below is the task push
+            notices.task_assigned(session, event)
     if event.urgent:
-        notices.urgent(session, event)
+        urgent.alert(session, event, near or routed.grid)
     return routed
 
 
 def describe(session: Session, event: Event, text: str) -> Event:
     """A description for an event born from a photo or location: classify it now."""
     event.text = (event.text + "\n" + text).strip() if event.text else text
+    was_urgent = event.urgent
     _apply_classification(event, nlp.classify(event.text))
     if event.accepted_at is None:  # the grade may have changed: the round's limits follow it
         rounds.start_round(event, event.created_at, new_round=False)
@@ -239,6 +253,8 @@ def describe(session: Session, event: Event, text: str) -> Event:
         if place:
             event.place_text = place
         _route_event(session, event, grid or (event.reporter.grid if event.reporter else None))
+    elif event.urgent and not was_urgent:  # a photo first, then "着火了": alert now
+        urgent.alert(session, event, event.grid or (event.reporter.grid if event.reporter else None))
     return event
 
 

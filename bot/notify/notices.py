@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import nlp
-from bot.domain.models import Event, Grid, Worker
+from bot.domain.models import Event
+from bot.domain.vocabulary import local_text
 from bot.notify.outbox import enqueue
 
 
@@ -20,8 +21,18 @@ def summary(event: Event, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _task_text(event: Event, title: str) -> str:
-    place = event.place_text or (event.grid.full_name if event.grid else "未知地点")
+def limits_lines(event: Event) -> list[str]:
+    """响应/办结时限 of the event's current round, as residents and workers are told them."""
+    lines = []
+    if event.respond_due_at is not None and event.accepted_at is None:
+        lines.append(f"响应时限：{local_text(event.respond_due_at)} 前接单")
+    if event.resolve_due_at is not None and event.completed_at is None:
+        lines.append(f"办结时限：{local_text(event.resolve_due_at)} 前")
+    return lines
+
+
+def task_text(event: Event, title: str, *, accept: bool = True) -> str:
+    place = event.place_text or (event.grid.full_name if event.grid else "未知地点（已请居民补充）")
     lines = [
         f"【{title}】{event.number}",
         f"类别：{nlp.category_label(event.category)}{('/' + event.subcategory) if event.subcategory else ''}",
@@ -31,36 +42,19 @@ def _task_text(event: Event, title: str) -> str:
     photos = [a for a in event.attachments if a.kind == "image"]
     if photos:
         lines.append(f"照片：{photos[0].url or photos[0].media_id}")
-    lines.append(f"回复「接单 {event.number}」开始处置")
+    lines += limits_lines(event)
+    if accept:
+        lines.append(f"回复「接单 {event.number}」开始处置")
+    else:
+        lines.append("请在调度台处置，或电话联系居民。")
     return "\n".join(lines)
 
 
 def task_assigned(session: Session, event: Event) -> None:
     worker = event.worker
     if worker is not None and worker.openid:
-        enqueue(session, worker.openid, _task_text(event, "新任务"), event_id=event.id,
+        enqueue(session, worker.openid, task_text(event, "新任务"), event_id=event.id,
                 dedup_key=f"task:{event.number}:{worker.id}:{_step(event)}")
-
-
-def duty_list(session: Session, grid: Grid | None) -> list[Worker]:
-    """Every bound grid worker of the event's community: the community duty list."""
-    if grid is None:
-        return []
-    community = grid.ancestor("community") or grid
-    ids = [community.id] + list(session.scalars(select(Grid.id).where(Grid.parent_id == community.id)))
-    return list(session.scalars(
-        select(Worker).where(Worker.grid_id.in_(ids), Worker.openid.is_not(None), Worker.active.is_(True),
-                             Worker.role == "grid_worker")
-    ))
-
-
-def urgent(session: Session, event: Event) -> None:
-    people = {w.id: w for w in duty_list(session, event.grid)}
-    if event.worker is not None and event.worker.openid:
-        people[event.worker.id] = event.worker
-    for worker in people.values():
-        enqueue(session, worker.openid, _task_text(event, "紧急事件·请立即处置"), event_id=event.id,
-                dedup_key=f"urgent:{event.number}:{worker.id}")
 
 
 def resident_supplemented(session: Session, event: Event, text: str) -> None:

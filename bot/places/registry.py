@@ -21,6 +21,7 @@ from bot.domain.models import Grid, Worker
 from settings import get_settings
 
 GRID_HEADER = ["区", "街道", "社区", "网格", "别名", "网格员", "手机号"]
+DUTY_PHONE = "值班电话"  # optional last column: the community's duty phone, told to urgent reporters
 PHONE = re.compile(r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
 LEVELS = ("district", "street", "community", "grid")
 
@@ -68,21 +69,26 @@ def _check_header(rows: list[list[str]], header: list[str]) -> None:
         raise RegistryError([f"第1行：表头应为 {','.join(header)}"])
 
 
-def data_rows(path: Path, header: list[str]) -> Iterator[tuple[int, list[str]]]:
+def data_rows(path: Path, header: list[str], optional: tuple[str, ...] = ()) -> Iterator[tuple[int, list[str]]]:
     """The rows below the header, numbered as the spreadsheet shows them (the header is row 1) and
-    padded or cut to the header's width; blank rows are skipped. A wrong header raises RegistryError."""
+    padded or cut to the header's width; blank rows are skipped. A wrong header raises RegistryError.
+    `optional` columns follow the header when the file has them (in that order); their cells are
+    "" when it has not."""
     rows = read_rows(path)
     _check_header(rows, header)
+    given = rows[0][len(header):]
+    have = next((i for i, name in enumerate(optional) if i >= len(given) or given[i] != name), len(optional))
+    width, full = len(header) + have, len(header) + len(optional)
     for number, row in enumerate(rows[1:], start=2):
         if any(row):
-            yield number, (row + [""] * len(header))[: len(header)]
+            yield number, (row + [""] * width)[:width] + [""] * (full - width)
 
 
 def import_grids(session: Session, path: Path) -> ImportResult:
     errors, records = [], []
     phones: dict[str, int] = {}
-    for number, row in data_rows(path, GRID_HEADER):
-        district, street, community, grid, aliases, worker, phone = row
+    for number, row in data_rows(path, GRID_HEADER, optional=(DUTY_PHONE,)):
+        district, street, community, grid, aliases, worker, phone, duty_phone = row
         problems = [f"{name}为空" for name, value in zip(GRID_HEADER[:4], row[:4], strict=True) if not value]
         if worker and not phone:
             problems.append("有网格员但缺少手机号")
@@ -90,6 +96,8 @@ def import_grids(session: Session, path: Path) -> ImportResult:
             problems.append(f"手机号格式不正确：{phone}")
         if phone and phones.get(phone) not in (None, number) and worker:
             problems.append(f"手机号与第{phones[phone]}行重复")
+        if duty_phone and not PHONE.match(duty_phone):
+            problems.append(f"值班电话格式不正确：{duty_phone}")
         if any(len(v) > 64 for v in row[:4]) or len(aliases) > 500:
             problems.append("名称过长")
         if problems:
@@ -97,15 +105,17 @@ def import_grids(session: Session, path: Path) -> ImportResult:
             continue
         if phone:
             phones.setdefault(phone, number)
-        records.append((district, street, community, grid, aliases, worker, phone))
+        records.append((district, street, community, grid, aliases, worker, phone, duty_phone))
     if errors:
         raise RegistryError(errors)
     result = ImportResult(rows=len(records), grids_created=0, workers_created=0, workers_updated=0)
-    for district, street, community, grid_name, aliases, worker_name, phone in records:
+    for district, street, community, grid_name, aliases, worker_name, phone, duty_phone in records:
         parent = None
         for level, name in zip(LEVELS, (district, street, community, grid_name), strict=True):
             parent, created = _upsert_grid(session, parent, level, name)
             result.grids_created += created
+            if level == "community" and duty_phone:
+                parent.duty_phone = duty_phone
         if aliases.strip():  # an empty 别名 cell leaves the grid's aliases alone (it does not wipe them)
             parent.aliases = "|".join(dict.fromkeys(a.strip() for a in aliases.split("|") if a.strip()))
         if worker_name:

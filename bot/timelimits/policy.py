@@ -9,9 +9,10 @@ A limit is ``<positive integer><unit>``: ``s``, ``m``, ``h`` (wall-clock seconds
 or ``wd`` (Chinese working days). Per grade there is a ``respond`` and a ``resolve`` limit; the
 defaults are DESIGN.md's (``DEFAULT_TIME_LIMITS``). ``WEILINLI_TIME_LIMITS`` holds JSON
 ``{"A": {"respond": "2h", "resolve": "1wd"}, ...}`` merged over the defaults field by field: a grade
-or field left out keeps its default. Grades are A–D (case-insensitive); anything else — bad JSON,
-an unknown grade or field, a malformed value or unit — raises ``ValueError`` naming the grade and
-field, so the service refuses to start with it.
+or field left out keeps its default. Grades are A–D (case-insensitive); the key ``urgent`` sets the
+limits of urgent events whatever their grade. Anything else — bad JSON, an unknown grade or field,
+a malformed value or unit — raises ``ValueError`` naming the grade and field, so the service
+refuses to start with it.
 
 Wall-clock limits (s, m, h)
 ---------------------------
@@ -78,6 +79,11 @@ DEFAULT_TIME_LIMITS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "D": MappingProxyType({"respond": "1wd", "resolve": "15wd"}),
     }
 )
+# Urgent events (gas, fire, someone fallen…) have their own limits whatever their grade: the key
+# ``urgent`` of WEILINLI_TIME_LIMITS, merged over these like a grade.
+URGENT = "urgent"
+DEFAULT_URGENT_LIMITS: Mapping[str, str] = MappingProxyType({"respond": "15m", "resolve": "1wd"})
+KEYS = (*GRADES, URGENT)
 REMINDER_FRACTION = 0.8
 
 # Sanity bounds: a limit longer than a year is a typo, and it bounds the day walk.
@@ -171,9 +177,11 @@ def parse_time_limits(text: str | None) -> Mapping[str, GradeLimits]:
     """The effective limits: JSON ``text`` (``WEILINLI_TIME_LIMITS``) merged over the defaults.
 
     Empty or blank text → the defaults. Returns a read-only mapping grade → ``GradeLimits`` for
-    every grade in ``GRADES``. Raises ``ValueError`` with the grade and field for anything wrong.
+    every grade in ``GRADES``, plus the key ``urgent``. Raises ``ValueError`` with the grade and
+    field for anything wrong.
     """
     merged: dict[str, dict[str, Any]] = {g: dict(DEFAULT_TIME_LIMITS[g]) for g in GRADES}
+    merged[URGENT] = dict(DEFAULT_URGENT_LIMITS)
     if text is not None and text.strip():
         try:
             data = json.loads(text)
@@ -186,8 +194,11 @@ def parse_time_limits(text: str | None) -> Mapping[str, GradeLimits]:
             )
         for raw_grade, fields in data.items():
             grade = raw_grade.strip().upper() if isinstance(raw_grade, str) else raw_grade
-            if grade not in GRADES:
-                raise ValueError(f"WEILINLI_TIME_LIMITS: unknown grade {raw_grade!r} (grades are {', '.join(GRADES)})")
+            if isinstance(grade, str) and grade.lower() == URGENT:
+                grade = URGENT
+            if grade not in KEYS:
+                raise ValueError(f"WEILINLI_TIME_LIMITS: unknown grade {raw_grade!r} "
+                                 f"(grades are {', '.join(GRADES)}, or {URGENT})")
             if not isinstance(fields, dict):
                 raise ValueError(
                     f'WEILINLI_TIME_LIMITS grade {grade}: expected an object {{"respond": …, "resolve": …}}, '
@@ -200,7 +211,7 @@ def parse_time_limits(text: str | None) -> Mapping[str, GradeLimits]:
                     )
                 merged[grade][name] = value
     result: dict[str, GradeLimits] = {}
-    for grade in GRADES:
+    for grade in KEYS:
         parsed = {}
         for name in FIELDS:
             try:
@@ -283,16 +294,21 @@ def event_deadlines(
     grade: str,
     limits: Mapping[str, GradeLimits] | None = None,
     calendar: WorkCalendar | None = None,
+    *,
+    urgent: bool = False,
 ) -> EventDeadlines:
-    """Respond and resolve deadlines for an event of ``grade`` reported at ``start``."""
+    """Respond and resolve deadlines for an event of ``grade`` reported at ``start`` (the ``urgent``
+    limits instead for an urgent event, whatever its grade)."""
     limits = limits if limits is not None else time_limits_from_settings()
-    grade_limits = limits[grade.upper()]
+    grade_limits = limits[URGENT] if urgent else limits[grade.upper()]
     cal = calendar or default_calendar()
     return EventDeadlines(deadline(start, grade_limits.respond, cal), deadline(start, grade_limits.resolve, cal))
 
 
 __all__ = [
     "DEFAULT_TIME_LIMITS",
+    "DEFAULT_URGENT_LIMITS",
+    "URGENT",
     "FIELDS",
     "GRADES",
     "REMINDER_FRACTION",

@@ -10,7 +10,7 @@ from bot.timelimits import policy
 
 
 def start_round(event: Event, start: datetime, *, new_round: bool) -> None:
-    limits = policy.event_deadlines(start, event.grade)
+    limits = policy.event_deadlines(start, event.grade, urgent=bool(event.urgent))
     if new_round:
         event.deadline_round += 1
     event.clock_started_at = start

@@ -432,3 +432,20 @@ def test_many_due_dates_are_fast(cal):
         reminder_at(s, d, "15wd", cal)
     elapsed = _time.perf_counter() - t0
     assert elapsed < 5.0, elapsed  # 10,000 due + reminder pairs: typically ~0.6 s
+
+
+def test_urgent_limits_default_and_override():
+    limits = parse_time_limits("")
+    assert limits["urgent"].respond == Limit(15, "m") and limits["urgent"].resolve == Limit(1, "wd")
+    changed = parse_time_limits('{"urgent": {"respond": "10m"}, "Urgent": {"resolve": "4h"}}')
+    assert changed["urgent"].respond == Limit(10, "m") and changed["urgent"].resolve == Limit(4, "h")
+    with pytest.raises(ValueError, match="grade urgent respond"):
+        parse_time_limits('{"urgent": {"respond": "soon"}}')
+
+
+def test_urgent_events_get_the_urgent_limits_whatever_their_grade(cal):
+    start = at(2026, 11, 25, 10)
+    limits = parse_time_limits("")
+    b = event_deadlines(start, "B", limits, cal, urgent=True)
+    assert b.respond.due == start + timedelta(minutes=15)
+    assert event_deadlines(start, "B", limits, cal).respond.due == start + timedelta(hours=4)

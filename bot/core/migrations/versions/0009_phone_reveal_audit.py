@@ -1,7 +1,7 @@
 """phone_reveal: the audit of 查看完整号码 (who revealed which masked contact, when)
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02 01:00:00
 """
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from bot.core.db import UTCDateTime
 
-revision = '0010'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""The declared dialog flows, one file each (see handlers/states.py)."""
