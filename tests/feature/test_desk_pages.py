@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 
 import httpx
 import pytest
@@ -272,19 +271,23 @@ def test_dispatcher_reopens_after_a_second_unsatisfied_and_supervises(browser, d
 
 
 @pytest.fixture
-def scratch_rules(tmp_path):
-    """The rules active from a scratch copy (saving must never write the packaged file), restored after."""
+def scratch_rules(demo, tmp_path):
+    """WEILINLI_RULES_FILE set to a scratch path, as an operator configures it: saves go there (the
+    packaged file is never written), the previous version beside it; the packaged rules come back after."""
     before = rules_path()
-    copy = tmp_path / "rules.toml"
-    shutil.copyfile(before, copy)
-    reload_rules(copy)
-    yield copy
+    packaged = DEFAULT_RULES.read_bytes()
+    target = tmp_path / "rules.toml"
+    demo.configure(rules_file=str(target))
+    yield target
+    demo.reset_settings()
     reload_rules(before)
+    assert DEFAULT_RULES.read_bytes() == packaged
 
 
 def test_rules_form_edits_keywords_and_keeps_the_toml(browser, demo, scratch_rules):
     sign_in(browser, demo)
     browser.goto(f"{demo.app_url}/admin/rules")
+    expect(browser.locator("#rules-save-path")).to_have_text(str(scratch_rules))
     browser.select_option("#cat-select", "greening")
     assert browser.input_value("#cat-label") == "园林绿化"
     shot(browser, "rules-form", full_page=True)
@@ -309,8 +312,13 @@ def test_rules_form_edits_keywords_and_keeps_the_toml(browser, demo, scratch_rul
     saved = scratch_rules.read_text(encoding="utf-8")
     assert '"葡萄架" = 4' in saved and saved.count("\n# ") == DEFAULT_RULES.read_text(encoding="utf-8").count("\n# ")
 
-    browser.click("#rules-rollback")  # issue 16's endpoint: until it is merged the error is shown
-    expect(browser.locator("#rules-msg")).to_contain_text("恢复上一版")
+    browser.click("#rules-rollback")  # the page fixture accepts the confirm dialog
+    expect(browser.locator("#rules-msg")).to_contain_text("已恢复上一版规则")
+    assert "恢复到上一次保存前的规则？" in browser.dialogs
+    shot(browser, "rules-rolled-back", full_page=True)
+    assert '"葡萄架"' not in scratch_rules.read_text(encoding="utf-8")
+    browser.click("#test-form button[type=submit]")  # the same sentence, on the rules before the save
+    expect(browser.locator("#test-result [data-k=category_label]")).not_to_have_text("园林绿化")
     with httpx.Client(base_url=demo.app_url) as anonymous:
         assert anonymous.get("/api/rules/form").status_code == 401
     assert browser.js_errors == []
