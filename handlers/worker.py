@@ -147,7 +147,10 @@ def _casework_handler(step: Casework):
         try:
             event = casework.task(ctx.session, worker, number, step.statuses)
         except NotYours:
-            return NOT_YOURS if number else "您目前没有待处置的任务。"
+            if number:
+                return NOT_YOURS
+            return "您目前没有待接单的任务。回复“我的任务”查看手上的任务。" if step.word == "接单" else \
+                "您目前没有待处置的任务。"
         if step.need_note and not note:
             return step.need_note.format(number=event.number)
         try:

@@ -85,6 +85,19 @@ def pick(ctx: Context) -> str | None:
     return _read_again(ctx, " ".join(part for part in (word, number, note) if part))
 
 
+@flow.at(Confirm.pick, command("确认撤销", "确认", "确定"))
+def confirm_before_choosing(ctx: Context) -> str:
+    """确认 while a list is shown: nothing is chosen yet, so nothing can be confirmed."""
+    word = ctx.dialog.get("word", "")
+    return f"请先回复序号（如 1）或编号，选择要{word or '处理'}的那一条。"
+
+
+@flow.on(command("确认撤销"))
+def nothing_to_confirm(ctx: Context) -> str:
+    """确认撤销 with no cancellation asked (the question timed out, or never came): say how."""
+    return "当前没有等待确认的撤销。回复“撤销 编号”撤销该事件，或回复“撤销”从您的事件中选择。"
+
+
 @flow.fallback()
 def moved_on(ctx: Context) -> str | None:
     """Anything else while a question is open: the question is dropped (an event to cancel is kept)

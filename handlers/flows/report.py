@@ -157,12 +157,14 @@ def photo_for_event(ctx: Context, event: Event) -> str:
     return _continue(ctx, event, f"照片已补充到事件 {event.number}。")
 
 
-ACKNOWLEDGED = re.compile(r"^\s*(好的?|好吧|谢谢(你们?)?|多谢|收到|知道了|嗯+|ok|OK|行|可以)[。！!~～]*\s*$")
+# 跳过 too: a resident who skipped the questions often skips once more; it is no 补充
+ACKNOWLEDGED = re.compile(r"^\s*(好的?|好吧|谢谢(你们?)?|多谢|收到|知道了|嗯+|ok|OK|行|可以|跳过|略过|不用了?|没有了?)"
+                          r"[。！!~～]*\s*$")
 
 
 @flow.at((ReportFollowUp.photo, ReportFollowUp.recent), matches(ACKNOWLEDGED.pattern))
 def acknowledged(ctx: Context) -> str:
-    """好的 / 谢谢 after a report is no 补充: it is just acknowledged."""
+    """好的 / 谢谢 / 跳过 after a report is no 补充: it is just acknowledged."""
     return "不客气，处理进展会通过公众号通知您。" if "谢" in ctx.text else DONE
 
 

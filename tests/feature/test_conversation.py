@@ -273,3 +273,31 @@ def test_anything_else_while_asked_to_confirm_keeps_the_event_and_is_read_on_its
     assert number in listing.text and "您最近的事件" in listing.text
     late = wx.text("o-moved", "确认")  # a late 确认 no longer cancels anything
     assert "已撤销" not in late.text and event(number).status != "cancelled"
+
+
+def test_a_second_跳过_after_the_questions_is_no_supplement(wx, clean):
+    number = number_in(wx.text("o-skip2", "幸福小区5栋门口的垃圾三天没人清运了").text)  # asks for a photo
+    wx.text("o-skip2", "跳过")
+    again = wx.text("o-skip2", "跳过")  # the resident skips once more, out of habit
+    assert "已补充" not in again.text and "尽快处理" in again.text
+    assert [e.action for e in event(number).timeline].count("supplement") == 0
+
+
+def test_确认撤销_with_nothing_to_confirm_says_how_to_cancel(wx, clean):
+    first = number_in(wx.text("o-conf2", "幸福小区3栋楼道灯坏了").text)
+    wx.text("o-conf2", "跳过")
+    second = number_in(wx.text("o-conf2", "幸福小区5栋门口垃圾没人清运").text)
+    listed = wx.text("o-conf2", "撤销")
+    assert first in listed.text and second in listed.text
+    answer = wx.text("o-conf2", "确认撤销")  # a list was shown, not one event: nothing to confirm yet
+    assert "回复序号" in answer.text and "请多说几句" not in answer.text
+    assert event(first).status == event(second).status == "assigned"
+    bare = wx.text("o-conf3", "确认撤销")  # nothing asked at all
+    assert "撤销 编号" in bare.text and "请多说几句" not in bare.text
+
+
+def test_bare_接单_with_only_tasks_in_hand_says_there_is_nothing_to_accept(wx, clean):
+    number = number_in(wx.text("o-task6", "幸福小区3栋楼道灯坏了").text)
+    wx.text(WANG_FANG, f"接单 {number}")
+    answer = wx.text(WANG_FANG, "接单")
+    assert "没有待接单的任务" in answer.text and "我的任务" in answer.text

@@ -101,7 +101,7 @@ def test_worker_cannot_touch_another_workers_task(wx, people):
     for command in (f"接单 {number}", f"办结 {number} 搞定", f"退回 {number} 不是我的", f"进展 {number} x"):
         assert "不是派给您" in wx.text(OTHER_WORKER, command).text
     assert event(number).status == "assigned"
-    assert "没有待处置" in wx.text(OTHER_WORKER, "接单").text
+    assert "没有待接单的任务" in wx.text(OTHER_WORKER, "接单").text
 
 
 def test_return_and_reassign(wx, people):
