@@ -24,10 +24,12 @@ def acknowledge_all() -> None:
 def test_a_new_urgent_event_raises_the_banner_until_acknowledged(browser, site, wx):
     acknowledge_all()
     browser_login(browser, site, "disp1")
+    browser.set_viewport_size({"width": 1366, "height": 360})  # a list longer than the screen
     banner = browser.locator("#urgent-banner")
     expect(banner).to_be_hidden()
     number = number_in(wx.text("o-alarm-page", "幸福小区3栋楼道里着火了冒黑烟").text)
     expect(banner).to_be_visible(timeout=8000)  # polled: no reload
+    expect(banner).to_be_in_viewport()  # on screen where a dispatcher looks, not at the foot of a long list
     expect(browser.locator("#urgent-text")).to_contain_text(number)
     expect(browser.locator("#urgent-text")).to_contain_text("网格员王芳")
     assert browser.evaluate("document.body.getAttribute('data-urgent')") == number
