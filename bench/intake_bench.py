@@ -201,6 +201,7 @@ def main() -> None:
     ap.add_argument("--overload", type=float, default=3.0, help="overload: this many × the service's throughput")
     ap.add_argument("--overload-duration", type=int, default=10)
     ap.add_argument("--cold-starts", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="WEILINLI_THREADS for the service (0: its default)")
     args = ap.parse_args()
     check_targets(args.database_url, args.redis_url)
     if shutil.which("wrk") is None:
