@@ -202,6 +202,8 @@ def main() -> None:
     ap.add_argument("--overload-duration", type=int, default=10)
     ap.add_argument("--cold-starts", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="WEILINLI_THREADS for the service (0: its default)")
+    ap.add_argument("--env", action="append", default=[], metavar="WEILINLI_X=V",
+                    help="EXPERIMENT: one more setting for both apps (e.g. a part switched off)")
     args = ap.parse_args()
     check_targets(args.database_url, args.redis_url)
     if shutil.which("wrk") is None:
