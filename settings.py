@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     dialog_ttl: int = Field(600, description="seconds a multi-turn follow-up waits for an answer")
     rate_limit_per_minute: int = Field(20, description="messages one OpenID may send per minute")
     threads: int = Field(8, description="requests one process handles at once (webhook, API, admin pages)")
+    reply_budget: float = Field(
+        3.0, gt=0, le=4.5, description="seconds a reply may take before it is answered store-first (WeChat waits 5)")
     outbox_interval: float = Field(2.0, description="seconds between push-outbox sweeps")
     media_interval: float = Field(10.0, description="seconds between downloads of residents' photos")
     time_limits: str = Field("", description="JSON grade → respond/resolve, e.g. {\"A\":{\"respond\":\"2h\"}}")
@@ -87,6 +89,11 @@ class Settings(BaseSettings):
     @property
     def safe_mode(self) -> bool:
         return bool(self.wechat_aes_key)
+
+    @property
+    def intake_threads(self) -> int:
+        """Threads for the short store calls before a message is handled (replay check, storing first)."""
+        return max(2, self.threads // 2)
 
 
 _active: Settings | None = None

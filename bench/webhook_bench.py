@@ -364,8 +364,12 @@ def settle(url: str, limit: float = 90.0) -> float:
 
     def queued() -> int:
         with psycopg.connect(libpq(url)) as conn:
-            return conn.execute("SELECT count(*) FROM outbox_message WHERE status IN ('pending', 'sending')"
-                                " AND next_attempt_at <= now()").fetchone()[0]
+            pushes = conn.execute("SELECT count(*) FROM outbox_message WHERE status IN ('pending', 'sending')"
+                                  " AND next_attempt_at <= now()").fetchone()[0]
+            stored = conn.execute("SELECT to_regclass('inbox_message') IS NOT NULL").fetchone()[0] and \
+                conn.execute("SELECT count(*) FROM inbox_message WHERE status IN ('pending', 'processing')"
+                             ).fetchone()[0]
+            return pushes + (stored or 0)  # and messages stored first, still to be handled
 
     start = time.perf_counter()
     last, still_since = counts(url)["event"], time.perf_counter()

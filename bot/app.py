@@ -26,6 +26,7 @@ from bot.domain.models import Grid
 from bot.open311 import routes
 from bot.web import showcase
 from bot.web.guard import Guard, install_error_answers
+from bot.wechat import inbox
 from bot.wechat.client import Client
 from bot.wechat.push import template_warnings
 from bot.wechat.webhook import router as webhook_router
@@ -53,6 +54,7 @@ def create_app(*, run_scheduler: bool = True, runtime: Runtime | None = None) ->
     owned = runtime is None
     runtime = runtime or Runtime()
     runtime.provide(AdminPool, runtime.component(AdminPool))  # kept across clear_caches(), closed with it
+    runtime.provide(inbox.Load, runtime.component(inbox.Load))  # kept across clear_caches()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -61,6 +63,9 @@ def create_app(*, run_scheduler: bool = True, runtime: Runtime | None = None) ->
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         # The webhook has threads of its own (as many again): no admin or API work queues it.
         app.state.webhook_threads = anyio.CapacityLimiter(settings.threads)
+        # Storing a message first must not queue behind the handlers that are running late.
+        app.state.intake_threads = anyio.CapacityLimiter(settings.intake_threads)
+        runtime.component(inbox.Load).limiter = app.state.webhook_threads  # what store-first weighs
         # Handler threads wait on a database or Redis answer ~20 times per report; each time they
         # want the GIL back, a busy thread (the outbox drain, another handler) may keep it for the
         # whole switch interval: CPython's 5 ms × 20 became the reply's tail latency (bench: p99

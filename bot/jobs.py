@@ -7,7 +7,7 @@ from bot.core.runtime import Runtime
 from bot.events import ratings, supervision
 from bot.notify import outbox
 from bot.orders import orders
-from bot.wechat import media
+from bot.wechat import inbox, media
 from bot.wechat.client import Client
 from bot.wechat.push import make_sender
 from settings import get_settings
@@ -15,6 +15,10 @@ from settings import get_settings
 
 def drain_outbox(runtime: Runtime) -> None:
     outbox.drain(runtime.sessions, make_sender(runtime.component(Client)))
+
+
+def handle_stored(runtime: Runtime) -> None:
+    inbox.drain(runtime)
 
 
 def download_media(runtime: Runtime) -> None:
@@ -39,6 +43,7 @@ def register(runtime: Runtime) -> None:
     """Every job on `runtime.jobs`, at the intervals the settings give (names as the logs show them)."""
     settings = get_settings()
     runtime.jobs.every(settings.outbox_interval, drain_outbox, "outbox")
+    runtime.jobs.every(1.0, handle_stored, "inbox", at_start=True)
     runtime.jobs.every(settings.media_interval, download_media, "media")
     runtime.jobs.every(3600, expire_ratings, "ratings")
     runtime.jobs.every(60, expire_order_offers, "orders")

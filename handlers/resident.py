@@ -79,9 +79,12 @@ def query(ctx: Context) -> str:
 
 @commands.on(matches(rf"^\s*{NUMBER_PATTERN}\s*$"))
 def event_detail(ctx: Context) -> str:
+    number = _number(ctx)
     try:
-        return texts.event_detail(intake.own_event(ctx.session, ctx.openid, _number(ctx)))
+        return texts.event_detail(intake.own_event(ctx.session, ctx.openid, number))
     except NotFound:
+        if intake.still_stored(ctx.session, ctx.openid, number):
+            return texts.STORED_FIRST.format(number=number)
         return texts.NOT_FOUND
 
 
@@ -190,6 +193,11 @@ def chase(ctx: Context) -> str:
 
 # -- reports: what no command, flow or service order took --
 
+def _reserved(ctx: Context) -> str | None:
+    """The event number this message was promised when it was stored first (bot.wechat.inbox)."""
+    return ctx.data.get("reserved_number")
+
+
 def _report(ctx: Context) -> str:
     m = ctx.incoming
     ctx.finish()
@@ -197,7 +205,7 @@ def _report(ctx: Context) -> str:
     if command("报事", "新问题")(ctx):
         text = re.sub(r"^\s*(报事|新问题)[\s:：，,]*", "", text)
     data = Report(openid=ctx.openid, text=text, source_key=m.key, kind=m.msg_type, pic_url=m.url,
-                  media_id=m.media_id)  # a voice report keeps its audio
+                  media_id=m.media_id, number=_reserved(ctx))  # a voice report keeps its audio
     known = ctx.classification if text == ctx.text else None  # cached: filters computed it
     return report.start(ctx, intake.report(ctx.session, data, classification=known), m.msg_type)
 
@@ -242,12 +250,14 @@ def report_text(ctx: Context) -> str:
 @reports.on(msg_type("image"))
 def report_photo(ctx: Context) -> str:
     m = ctx.incoming
-    data = Report(openid=ctx.openid, source_key=m.key, kind="image", media_id=m.media_id, pic_url=m.pic_url)
+    data = Report(openid=ctx.openid, source_key=m.key, kind="image", media_id=m.media_id, pic_url=m.pic_url,
+                  number=_reserved(ctx))
     return report.start(ctx, intake.report(ctx.session, data), "image")
 
 
 @reports.on(msg_type("location"))
 def report_location(ctx: Context) -> str:
     m = ctx.incoming
-    data = Report(openid=ctx.openid, source_key=m.key, kind="location", lat=m.lat, lng=m.lng, label=m.label)
+    data = Report(openid=ctx.openid, source_key=m.key, kind="location", lat=m.lat, lng=m.lng, label=m.label,
+                  number=_reserved(ctx))
     return report.start(ctx, intake.report(ctx.session, data), "location")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,6 +19,9 @@ from bot.core.store import Store
 log = logging.getLogger(__name__)
 
 Filter = Callable[["Context"], bool]
+# Dialog changes wait in the session until its unit of work commits (`save_dialogs`): a reply that
+# is rolled back — it failed, or the webhook answered store-first meanwhile — moves no conversation.
+PENDING_DIALOGS = "pending_dialogs"
 Handler = Callable[["Context"], str | None]
 
 
@@ -40,6 +42,24 @@ class Incoming:
     url: str | None = None
     event: str | None = None  # subscribe | unsubscribe | click | view | location | …
     event_key: str | None = None
+
+
+class cached_property:  # noqa: N801 - a drop-in for functools.cached_property
+    """functools.cached_property without its lock. On Python 3.11 that lock is one per property for
+    all instances: while one thread classified a message or waited for Redis, every other handler
+    thread that read `classification`, `dialog` or `role` of its own message waited too."""
+
+    def __init__(self, fn: Callable[[Any], Any]):
+        self.fn, self.name, self.__doc__ = fn, fn.__name__, fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
 
 
 @dataclass
@@ -63,6 +83,9 @@ class Context:
 
     @cached_property
     def dialog(self) -> dict[str, Any] | None:
+        pending = self.session.info.get(PENDING_DIALOGS, {})
+        if self.openid in pending:  # changed earlier in this unit of work
+            return pending[self.openid][0]
         return self.store.get_dialog(self.openid)
 
     @cached_property
@@ -77,16 +100,25 @@ class Context:
         """Move the user's conversation into `state` (a handlers.states.State) with its data; it is
         forgotten after the state's flow timeout."""
         value = {"state": state.name, **data}
-        self.store.set_dialog(self.openid, value, ttl=state.timeout)
+        self.session.info.setdefault(PENDING_DIALOGS, {})[self.openid] = (value, state.timeout)
         self.__dict__["dialog"] = value
 
     def finish(self) -> None:
         """The conversation is over: the next message is read on its own."""
-        self.store.clear_dialog(self.openid)
+        self.session.info.setdefault(PENDING_DIALOGS, {})[self.openid] = (None, None)
         self.__dict__["dialog"] = None
 
     def in_state(self, state) -> bool:
         return self.dialog is not None and self.dialog.get("state") == state.name
+
+
+def save_dialogs(session: Session, store: Store) -> None:
+    """Write the dialog changes of the unit of work that just committed."""
+    for openid, (value, ttl) in session.info.pop(PENDING_DIALOGS, {}).items():
+        if value is None:
+            store.clear_dialog(openid)
+        else:
+            store.set_dialog(openid, value, ttl=ttl)
 
 
 class Router:

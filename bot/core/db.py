@@ -73,7 +73,11 @@ def build_engine() -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # A short connect timeout: with the database down, WeChat must still get a quick apology.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+    # Enough pooled connections for every thread that holds one at once (the webhook's and the
+    # intake's, the scheduler, admin): past the pool, each checkout opened and closed a connection.
+    settings = get_settings()
+    return create_engine(url, pool_pre_ping=True, pool_size=settings.threads + settings.intake_threads + 4,
+                         max_overflow=10,
                          connect_args={"connect_timeout": 2} if url.startswith("postgresql") else {})
 
 

@@ -231,6 +231,30 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class InboxMessage(Base):
+    """A message stored before it was read: under a flood, or when its handling overran the reply
+    budget, the webhook answers "已收到" at once and the message is handled from here in the
+    background, its outcome pushed. `number` is the event number promised in that answer.
+
+    Statuses: pending → processing (leased) → done; a failure goes back to pending."""
+
+    __tablename__ = "inbox_message"
+    __table_args__ = (Index("ix_inbox_due", "status", "id"),)
+    OPEN_STATES: ClassVar[tuple[str, ...]] = ("pending", "processing")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)  # the delivery's de-duplication key
+    openid: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)  # the Incoming's fields
+    number: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class SupervisionNotice(Base):
     """Each reminder / 督办 / escalation happens once per event, kind and deadline round: the unique
     key is claimed before anything is sent, so two service processes cannot both send it."""

@@ -11,7 +11,7 @@ from bot.domain.models import DailyCounter
 from bot.domain.vocabulary import day_key, format_number, local_now
 
 
-def next_number(session: Session, now: datetime | None = None) -> str:
+def next_number(session: Session, now: datetime | None = None, *, inline: bool = False) -> str:
     """Atomically take the next number of the day (one upsert … RETURNING: safe across processes,
     and the first number of a day needs no second try).
 
@@ -19,9 +19,11 @@ def next_number(session: Session, now: datetime | None = None) -> str:
     statement: inside it the row would stay locked until the report commits, and every concurrent
     report would queue behind it. A report that then rolls back leaves a gap, as a SEQUENCE would.
     SQLite has a single writer anyway, and a second connection would wait on the report's own lock.
+    `inline`: in the caller's transaction anyway, for one that commits right after (a message stored
+    first): the row is locked for one INSERT, and a second connection is saved.
     """
     bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    if bind.dialect.name == "postgresql" and not inline:
         with Session(bind.execution_options(isolation_level="AUTOCOMMIT")) as own:
             return _take(own, now)
     return _take(session, now)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import nlp
 from bot.core.db import upsert_for, utcnow
 from bot.domain.lifecycle import record_creation, transition
-from bot.domain.models import Attachment, Event, Follower, Grid, Resident
+from bot.domain.models import Attachment, Event, Follower, Grid, InboxMessage, Resident
 from bot.domain.numbering import next_number
 from bot.events import urgent
 from bot.notify import notices
@@ -44,6 +44,7 @@ class Report:
     label: str | None = None
     source: str = "wechat"  # wechat | open311 | patrol
     phone: str | None = None
+    number: str | None = None  # already reserved: promised in a store-first answer (bot.wechat.inbox)
 
 
 @dataclass
@@ -119,7 +120,7 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
             person.grid = grid
         near = grid or grid_hint or _last_grid(session, person)
         routed = _urgent_route(session, route(session, near, event.grade), event)
-    event.number = next_number(session)
+    event.number = data.number or next_number(session)
     rounds.start_round(event, now, new_round=False)
     session.add(event)
     record_creation(session, event, actor="resident", note=data.text[:500])
@@ -128,6 +129,14 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
     _route_event(session, event, routed=routed, near=near)
     session.flush()
     return Reported(event, routed, created=True, duplicate=find_duplicate(session, event))
+
+
+def still_stored(session: Session, openid: str, number: str) -> bool:
+    """`number` was promised to this resident in a store-first answer (bot.wechat.inbox) and their
+    message is still waiting to be handled: the event does not exist yet, but it will."""
+    return session.scalar(select(InboxMessage.id).where(
+        InboxMessage.number == number.upper(), InboxMessage.openid == openid,
+        InboxMessage.status.in_(InboxMessage.OPEN_STATES))) is not None
 
 
 def _urgent_route(session: Session, routed: Route, event: Event) -> Route:

@@ -2,6 +2,8 @@
 
 Order of checks: size → signature and timestamp → (safe mode) decrypt → parse → de-duplicate →
 rate limit → handlers. Handlers and the database run in a worker thread, never on the event loop.
+A delivery not answered within `WEILINLI_REPLY_BUDGET` is stored first and answered "已收到"
+(bot.wechat.inbox): its handling completes in the background.
 """
 
 from __future__ import annotations
@@ -16,19 +18,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from wechatpy.crypto import WeChatCrypto
 
-import handlers
 from bot.core.db import session_factory
 from bot.core.store import Claim, get_store
-from bot.events.intake import touch_resident
-from bot.wechat import protocol
+from bot.wechat import inbox, protocol
+from bot.wechat.inbox import SORRY, Ticket
 from bot.wechat.protocol import BadRequest, Forbidden
-from handlers.router import Context, Incoming
+from handlers.router import Incoming, save_dialogs
 from handlers.texts import RATE_LIMITED
 from settings import get_settings
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-SORRY = "系统繁忙，您的消息未能处理，请稍后再发一次。紧急情况请直接拨打 119 / 120 / 110。"
 RETRY_WAIT = 3.0  # seconds a retry waits for the first attempt's answer (WeChat gives up at 5)
 
 
@@ -66,6 +66,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 @router.post("/wechat", include_in_schema=False)
 async def receive(request: Request) -> Response:
+    ticket = Ticket(get_settings().reply_budget)  # the budget counts from here, before any wait
     s = get_settings()
     q = request.query_params
     try:
@@ -75,7 +76,7 @@ async def receive(request: Request) -> Response:
         # The signature covers timestamp and nonce, not the body (plaintext mode): a captured
         # signature replayed with another body is refused; WeChat's own retries repeat the body.
         nonce_key = f"{q.get('timestamp')}:{q.get('nonce')}:{q.get('signature')}"
-        fresh = await _in_thread(request, get_store().same_body_for_nonce, nonce_key,
+        fresh = await _in_intake(request, get_store().same_body_for_nonce, nonce_key,
                                  hashlib.sha1(body).hexdigest(), 2 * s.wechat_timestamp_window)
         if not fresh:
             raise Forbidden("replayed signature with a different body")
@@ -92,7 +93,7 @@ async def receive(request: Request) -> Response:
     except BadRequest as exc:
         log.warning("webhook 400: %s", exc)
         return _text(f"bad request: {exc}", 400)
-    reply = await _in_thread(request, answer, incoming)
+    reply = await _answer_in_time(request, incoming, ticket)
     if reply is None:  # a retry of a delivery still being processed: wait here, not in a worker thread
         reply = await _first_answer(request, incoming)
     if not reply:
@@ -111,6 +112,44 @@ async def _in_thread(request: Request, fn, *args):
     return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 
+async def _answer_in_time(request: Request, incoming: Incoming, ticket: Ticket) -> str | None:
+    """The handler's reply if it is ready within the budget; else the message is stored first and
+    that answer sent, and the handler, when it gets that far, rolls back instead of committing."""
+    load = request.app.state.runtime.component(inbox.Load)
+    if (load.waiting() and load.expected() > ticket.budget / 3) or load.crowded():
+        # Queued behind a full round of handlers already: answering from the queue would take
+        # longer than storing first, and the full path's time is better spent on the queue.
+        load.stored_first()
+        return await _store_first(request, incoming, claim=True)
+    work = asyncio.ensure_future(_in_thread(request, answer, incoming, ticket, load))
+    try:
+        return await asyncio.wait_for(asyncio.shield(work), ticket.remaining())
+    except TimeoutError:
+        taken_from = ticket.take()
+        if taken_from is None:  # it is committing: its answer is a moment away
+            return await work
+        work.add_done_callback(_ignore_result)
+        load.stored_first()
+        log.warning("webhook: %s not answered within %.1f s: stored first", incoming.key, ticket.budget)
+        return await _store_first(request, incoming, claim=taken_from == Ticket.QUEUED)
+
+
+async def _store_first(request: Request, incoming: Incoming, *, claim: bool) -> str | None:
+    return await _in_intake(request, lambda: inbox.defer(incoming, claim=claim))
+
+
+async def _in_intake(request: Request, fn, *args):
+    """`fn(*args)` in the intake's threads: the short store calls made before a message is handled
+    (the replay check, storing first) never queue behind handlers that run late."""
+    limiter = getattr(request.app.state, "intake_threads", None)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+
+
+def _ignore_result(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("webhook: a handler taken over failed", exc_info=task.exception())
+
+
 async def _first_answer(request: Request, incoming: Incoming) -> str:
     """The first attempt's reply; or, when its process died (kill -9, a crash) and its claim is
     orphaned, this retry processes the message itself — `source_key` still stops a double event."""
@@ -127,17 +166,43 @@ async def _first_answer(request: Request, incoming: Incoming) -> str:
     return ""
 
 
-def answer(incoming: Incoming) -> str | None:
-    """The reply text for one delivery, processed once; None for a retry of a claimed delivery."""
+class _Taken(Exception):
+    """The webhook stored the message first while this handler ran: nothing of it may commit."""
+
+
+def answer(incoming: Incoming, ticket: Ticket | None = None, load: inbox.Load | None = None) -> str | None:
+    """The reply text for one delivery, processed once; None for a retry of a claimed delivery,
+    and when the webhook took the message over (`ticket`: its race against the reply budget).
+    `load` learns how long the full path takes."""
+    ticket = ticket or Ticket(None)
+    if not ticket.start():
+        return None
+    started = time.monotonic()
+    reply = _answer(incoming, ticket, load)
+    if load is not None and ticket.handled:  # the full path ran to its end
+        load.observe(time.monotonic() - started)
+    return reply
+
+
+def _answer(incoming: Incoming, ticket: Ticket, load: inbox.Load | None) -> str | None:
     store = get_store()
     if not store.claim(incoming.key):
         return None
     try:
         if store.hit_rate_limit(incoming.openid, get_settings().rate_limit_per_minute):
             reply = RATE_LIMITED
+        elif ticket.behind():  # queued a third of the budget already: store it and answer now
+            if load is not None:
+                load.stored_first()
+            return inbox.defer(incoming) if ticket.commit() else None
         else:
-            reply = _handle(incoming, store) or ""
+            reply = _handle(incoming, store, ticket) or ""
+    except _Taken:
+        return None
     except Exception:
+        if ticket.state == Ticket.TAKEN:
+            log.exception("handling %s failed after it was stored first", incoming.key)
+            return None
         log.exception("handling %s failed", incoming.key)
         store.release(incoming.key)
         return SORRY
@@ -145,13 +210,15 @@ def answer(incoming: Incoming) -> str | None:
     return reply
 
 
-def _handle(incoming: Incoming, store) -> str | None:
+def _handle(incoming: Incoming, store, ticket: Ticket) -> str | None:
     with session_factory()() as session:
         try:
-            if incoming.msg_type != "event" or incoming.event == "subscribe":
-                touch_resident(session, incoming.openid)
-            reply = handlers.dispatch(Context(incoming=incoming, session=session, store=store))
+            reply = inbox.handle(session, incoming, store)
+            if not ticket.commit():
+                raise _Taken
             session.commit()
+            save_dialogs(session, store)
+            ticket.handled = True
             return reply
         except BaseException:
             session.rollback()

@@ -142,7 +142,7 @@ def test_retry_arriving_while_first_attempt_runs_is_answered_without_processing_
         time.sleep(1.0)
         return original(ctx)
 
-    monkeypatch.setattr("bot.wechat.webhook.handlers.dispatch", slow_dispatch)
+    monkeypatch.setattr("bot.wechat.inbox.handlers.dispatch", slow_dispatch)
     results = []
     xml = message_xml("o-slow", "text", {"Content": "翠柳小区垃圾没人收，臭死了", "MsgId": 55501})
 

@@ -92,12 +92,70 @@ def test_kill_9_during_a_flood_loses_no_acknowledged_report(tmp_path):
     assert len(acknowledged) >= 10, "the flood should have been acknowledged before the kill"
     service.start()  # restart on the same database
     try:
-        stored = numbers_in(url)
+        # A report answered store-first in the flood ("已收到，编号…，稍后推送") is completed by
+        # the restarted service: wait for its backlog, then every acknowledged number is an event.
+        stored = _wait_for_numbers(url, set(acknowledged))
     finally:
         service.stop()
         drop_database(url)
     assert set(acknowledged) <= stored
     assert len(acknowledged) == len(set(acknowledged))
+
+
+def _wait_for_numbers(url: str, numbers: set[str], timeout: float = 60) -> set[str]:
+    deadline = time.monotonic() + timeout
+    stored = numbers_in(url)
+    while not numbers <= stored and time.monotonic() < deadline:
+        time.sleep(0.5)
+        stored = numbers_in(url)
+    return stored
+
+
+SLOW_CLASSIFIER = """
+import time
+import nlp
+_real = nlp.classify
+def _slow(text, *args, **kwargs):
+    time.sleep(3)
+    return _real(text, *args, **kwargs)
+nlp.classify = _slow
+"""
+
+
+def test_a_report_stored_first_survives_kill_9_and_is_completed_after_the_restart(tmp_path):
+    """The classifier takes 3 s, the reply budget is 1 s: the answer is "已收到，编号…", the
+    process is killed before the background finished; the restarted one completes the report."""
+    url = scratch_database("weilinli_fault_first")
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(SLOW_CLASSIFIER)  # imported by the child at start-up
+    service = Service(tmp_path, WEILINLI_DATABASE_URL=url, WEILINLI_REPLY_BUDGET="1", PYTHONPATH=str(slow))
+    assert service.run("db", "upgrade").returncode == 0
+    service.start()
+    side = WeChatSide(service.url, TOKEN, timeout=10)
+    try:
+        started = time.monotonic()
+        reply = side.text(f"o-first-{RUN}", "东亭小区3栋楼道灯坏了，晚上看不见路", msg_id=77001)
+        assert time.monotonic() - started < 2.5
+        assert "稍后推送" in reply.text, reply.text
+        number = NUMBER.search(reply.text).group(0)
+        service.kill()
+        assert number not in numbers_in(url)  # only stored: nothing of the report was handled yet
+        service.start()
+        assert number in _wait_for_numbers(url, {number})
+        again = side.text(f"o-first-{RUN}", "东亭小区3栋楼道灯坏了，晚上看不见路", msg_id=77001)
+        assert again.text == reply.text or NUMBER.search(again.text).group(0) == number  # a late retry
+    finally:
+        side.close()
+        service.stop()
+    try:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM event")).scalar() == 1
+            assert conn.execute(text("SELECT status FROM inbox_message")).scalars().all() == ["done"]
+        engine.dispose()
+    finally:
+        drop_database(url)
 
 
 def test_database_down_gets_a_quick_apology_and_writes_nothing(tmp_path):

@@ -1,0 +1,297 @@
+"""Store first, answer at once, finish in the background: what the webhook does with a message it
+cannot fully handle within its reply budget (`WEILINLI_REPLY_BUDGET`).
+
+A flood (a burst water main: a district writes at once) or a slow classifier or database must not
+push replies past WeChat's 5 seconds — WeChat would retry three times, tripling the load exactly
+when people need answers. So a delivery races its budget (`Ticket`):
+
+- if it waited in the queue for a third of the budget before a thread took it, or its handling is
+  still running when the budget is spent, the message is written to `inbox_message` (one committed
+  INSERT, with an event number reserved for what reads as a report) and answered
+  "已收到，编号…，分类与派单结果稍后推送";
+- the handling that overran is then rolled back, never committed beside the stored copy;
+- the scheduler's `inbox` job handles stored messages through the same routers, oldest first, and
+  pushes the outcome; a report uses the number it was promised.
+
+Nothing is lost (the row is committed before the answer leaves, and a lease makes a message whose
+handler died due again) and nothing is doubled (the row's key is the delivery's key; events keep
+`source_key`; the outcome push has a dedup key).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+import handlers
+from bot.core.db import insert_ignore, session_factory, utcnow
+from bot.core.store import Store, get_store
+from bot.domain.models import Event, InboxMessage, Worker
+from bot.domain.numbering import next_number
+from bot.domain.vocabulary import find_number
+from bot.events.intake import touch_resident
+from bot.notify import outbox
+from handlers.router import Context, Incoming, save_dialogs
+from handlers.texts import RATE_LIMITED
+from settings import get_settings
+
+log = logging.getLogger(__name__)
+
+SORRY = "系统繁忙，您的消息未能处理，请稍后再发一次。紧急情况请直接拨打 119 / 120 / 110。"
+ACK_REPORT = "已收到，编号{number}，分类与派单结果稍后推送。紧急情况请直接拨打 119 / 120 / 110。"
+ACK_MESSAGE = "已收到您的消息，当前反映人数较多，处理结果稍后推送给您。紧急情况请直接拨打 119 / 120 / 110。"
+FAILED = "抱歉，您刚才的消息未能处理，请再发一次。紧急情况请直接拨打 119 / 120 / 110。"
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+REPORT_TYPES = ("text", "voice", "image", "location", "link")
+LEASE = timedelta(seconds=15)  # a leader that died mid-batch: its messages are due again after this
+BATCH = 20
+MAX_ATTEMPTS = 5
+PRESSED = 1.0  # seconds after a store-first answer that the webhook counts as under pressure
+YIELD = 0.2  # seconds the background pauses between stored messages while the webhook is busy
+
+
+class Ticket:
+    """One delivery's race against its reply budget, decided under a lock: either its handler
+    thread begins to commit (and its own reply is sent), or the webhook takes the message over
+    (and the handler rolls back). Nothing in between."""
+
+    QUEUED, RUNNING, COMMITTING, TAKEN = "queued", "running", "committing", "taken"
+
+    def __init__(self, budget: float | None, arrived: float | None = None):
+        self.arrived = time.monotonic() if arrived is None else arrived
+        self.budget = budget
+        self.state = self.QUEUED
+        self.handled = False  # the full path ran to its commit
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float | None:
+        return None if self.budget is None else max(0.0, self.arrived + self.budget - time.monotonic())
+
+    def behind(self) -> bool:
+        """Waited a third of the budget before any work began: the full path will not make it."""
+        return self.budget is not None and time.monotonic() - self.arrived > self.budget / 3
+
+    def _move(self, to: str, unless: str) -> str | None:
+        with self._lock:
+            was = self.state
+            if was == unless:
+                return None
+            self.state = to
+            return was
+
+    def start(self) -> bool:
+        """The handler thread begins; False when the webhook already took the message."""
+        return self._move(self.RUNNING, unless=self.TAKEN) is not None
+
+    def commit(self) -> bool:
+        """The handler may commit and answer; False when the webhook already took the message."""
+        return self._move(self.COMMITTING, unless=self.TAKEN) is not None
+
+    def take(self) -> str | None:
+        """The webhook takes the message over; returns the state it took it from, or None when the
+        handler is already committing (its answer is a moment away)."""
+        return self._move(self.TAKEN, unless=self.COMMITTING)
+
+
+class Load:
+    """This process's webhook load, as the store-first decision and the background need it: how
+    long the full path has been taking (an exponentially weighted mean of its wall time, queue
+    excluded), and how many messages wait for a handler thread (the limiter's statistics)."""
+
+    def __init__(self) -> None:
+        self.full_path = 0.05  # seconds; learnt from the first messages
+        self.limiter = None  # the webhook's CapacityLimiter, once the app has started
+        self.stored_at = -PRESSED  # when a message was last stored first
+
+    def observe(self, seconds: float) -> None:
+        self.full_path += 0.2 * (seconds - self.full_path)
+
+    def waiting(self) -> int:
+        return self.limiter.statistics().tasks_waiting if self.limiter is not None else 0
+
+    def expected(self) -> float:
+        """Seconds until a message arriving now would be answered by the full path."""
+        if self.limiter is None:
+            return 0.0
+        stats = self.limiter.statistics()
+        return (stats.tasks_waiting / max(1, stats.total_tokens) + 1) * self.full_path
+
+    def stored_first(self) -> None:
+        self.stored_at = time.monotonic()
+
+    def pressed(self) -> bool:
+        """Messages were stored first a moment ago: the webhook is past what the full path can do."""
+        return time.monotonic() - self.stored_at < PRESSED
+
+    def crowded(self) -> bool:
+        """Under pressure, half the handler threads on the full path are enough: each one more
+        takes the interpreter from the event loop, which must keep answering (store-first)."""
+        if self.limiter is None or not self.pressed():
+            return False
+        stats = self.limiter.statistics()
+        return stats.borrowed_tokens >= max(1, stats.total_tokens // 2)
+
+    def busy(self) -> bool:
+        return self.waiting() > 0 or self.pressed()
+
+
+def handle(session: Session, incoming: Incoming, store: Store, data: dict | None = None) -> str | None:
+    """The routers' reply to one message, in the caller's unit of work (not committed here)."""
+    ctx = Context(incoming=incoming, session=session, store=store, data=data or {})
+    if incoming.text.strip() and session.get_bind().dialect.name == "sqlite":
+        # Classified before the first write: SQLite has one writer, and a message being stored
+        # first must not wait for the classifier of a handler that holds the write lock.
+        ctx.classification  # noqa: B018 - cached on the context for the routers' filters
+    if incoming.msg_type != "event" or incoming.event == "subscribe":
+        touch_resident(session, incoming.openid)
+    return handlers.dispatch(ctx)
+
+
+# ----------------------------------------------------------------------------- storing first
+
+
+def _reads_as_report(session: Session, store: Store, incoming: Incoming) -> bool:
+    """Promise an event number only to what the routers will surely file as a report, decided
+    without the classifier (which may be what is slow): a resident's message with content, not a
+    short command or answer, and no conversation waiting for an answer."""
+    if incoming.msg_type not in REPORT_TYPES:
+        return False
+    if incoming.msg_type in ("text", "voice", "link") and (
+            len(CHINESE.findall(incoming.text)) < 8 or find_number(incoming.text)):
+        return False  # short (an answer, a command) or about an existing event or order
+    if session.scalar(select(Worker.id).where(Worker.openid == incoming.openid)) is not None:
+        return False
+    return store.get_dialog(incoming.openid) is None
+
+
+def defer(incoming: Incoming, *, claim: bool = False) -> str | None:
+    """Store the message and return the answer to send now ("已收到…"); the claim on its key is
+    finished with that answer, so WeChat's retries get it too. `claim`: this call must take the
+    claim itself (the handler thread never started); None when a first attempt holds it."""
+    store = get_store()
+    if claim:
+        if not store.claim(incoming.key):
+            return None
+        if store.hit_rate_limit(incoming.openid, get_settings().rate_limit_per_minute):
+            store.finish(incoming.key, RATE_LIMITED)  # a flood from one sender is not stored either
+            return RATE_LIMITED
+    try:
+        with session_factory()() as session:
+            number = next_number(session, inline=True) if _reads_as_report(session, store, incoming) else None
+            inserted = insert_ignore(session, InboxMessage, key=incoming.key, openid=incoming.openid,
+                                     payload=dataclasses.asdict(incoming), number=number, status="pending",
+                                     attempts=0, received_at=utcnow())
+            if inserted is None:  # stored by an attempt that died before answering: keep its promise
+                number = session.scalar(select(InboxMessage.number).where(InboxMessage.key == incoming.key))
+            session.commit()
+    except Exception:
+        log.exception("storing %s first failed", incoming.key)
+        store.release(incoming.key)
+        return SORRY
+    reply = ACK_REPORT.format(number=number) if number else ACK_MESSAGE
+    store.finish(incoming.key, reply)
+    log.info("webhook: %s stored first (%s)", incoming.key, number or "no number")
+    return reply
+
+
+# ----------------------------------------------------------------------------- the background
+
+
+def pending_count(session: Session) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count()).select_from(InboxMessage)
+                          .where(InboxMessage.status.in_(InboxMessage.OPEN_STATES))) or 0
+
+
+def _claim_due(session: Session, limit: int) -> list[int]:
+    now = utcnow()
+    due = or_(InboxMessage.status == "pending",
+              (InboxMessage.status == "processing") & (InboxMessage.claimed_until < now))
+    candidates = select(InboxMessage.id).where(due).order_by(InboxMessage.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        picked = candidates.with_for_update(skip_locked=True).cte("picked")
+        chosen = InboxMessage.id == picked.c.id
+    else:
+        chosen = InboxMessage.id.in_(candidates.scalar_subquery())
+    ids = session.scalars(update(InboxMessage).where(chosen, due)
+                          .values(status="processing", claimed_until=now + LEASE,
+                                  attempts=InboxMessage.attempts + 1)
+                          .returning(InboxMessage.id)).all()
+    session.commit()
+    return sorted(ids)
+
+
+def process_due(factory: sessionmaker[Session], store: Store, budget: float = 10.0, load: Load | None = None) -> int:
+    """Handle stored messages, oldest first, batch after batch for up to `budget` seconds;
+    returns how many were handled. While messages wait for a handler thread (`load`), answering
+    them comes first: one stored message every YIELD seconds, so none waits for ever."""
+    started, handled = time.monotonic(), 0
+    while time.monotonic() - started < budget:
+        with factory() as session:
+            ids = _claim_due(session, BATCH)
+        for message_id in ids:
+            handled += _process(factory, store, message_id)
+            if load is not None and load.busy():
+                time.sleep(YIELD)
+        if len(ids) < BATCH:
+            break
+    return handled
+
+
+def _process(factory: sessionmaker[Session], store: Store, message_id: int) -> int:
+    with factory() as session:
+        message = session.get(InboxMessage, message_id)
+        if message is None or message.status != "processing":
+            return 0
+        incoming = Incoming(**message.payload)
+        try:
+            reply = handle(session, incoming, store, {"reserved_number": message.number})
+            text = _outcome(session, message, reply)
+            if text:
+                outbox.enqueue(session, incoming.openid, text, dedup_key=f"inbox:{message.id}")
+            message.status, message.done_at, message.claimed_until = "done", utcnow(), None
+            session.commit()
+            save_dialogs(session, store)
+            return 1
+        except Exception as exc:
+            session.rollback()
+            log.exception("stored message %s failed (attempt %d)", message_id, message.attempts)
+            _failed(session, message, exc)
+            return 0
+
+
+def _outcome(session: Session, message: InboxMessage, reply: str | None) -> str | None:
+    """What the resident is pushed: the routers' reply; a promised number that no report took is
+    named, so the resident is not left looking for it."""
+    if not message.number:
+        return reply or None
+    used = session.scalar(select(Event.id).where(Event.number == message.number)) is not None
+    if used:
+        return reply or None
+    note = f"（编号{message.number}未使用：您的消息已按上面的方式处理。）"
+    return f"{reply}\n{note}" if reply else f"您的消息已收到。{note}"
+
+
+def _failed(session: Session, message: InboxMessage, exc: Exception) -> None:
+    message = session.get(InboxMessage, message.id)
+    message.last_error = repr(exc)[:500]
+    if message.attempts >= MAX_ATTEMPTS:
+        message.status, message.claimed_until = "failed", None
+        outbox.enqueue(session, message.openid, FAILED, dedup_key=f"inbox:{message.id}")
+    else:  # due again after a growing pause
+        message.claimed_until = utcnow() + timedelta(seconds=2 ** message.attempts)
+    session.commit()
+
+
+def drain(runtime) -> int:
+    """The scheduler's job (bot.jobs): the leader handles what was stored first."""
+    return process_due(runtime.sessions, runtime.store, budget=min(10.0, 5 * get_settings().reply_budget),
+                       load=runtime.component(Load))
