@@ -13,6 +13,7 @@ from admin.deps import DB, Actor, Body, Viewer
 from bot.domain.models import LoginSession
 from bot.domain.vocabulary import local_iso
 from bot.notify import outbox
+from bot.wechat import inbox
 from bot.wechat.push import template_warnings
 
 router = APIRouter(prefix="/api", tags=["dispatcher pages"])
@@ -26,6 +27,7 @@ def _unscoped(login: LoginSession) -> None:
 def outbox_json(session: Session) -> dict:
     return {
         "counts": outbox.counts(session),
+        "stored_first": inbox.counts(session),  # messages answered 已收到 first, handled in the background
         "warnings": template_warnings(),
         "held": [
             {
@@ -46,8 +48,9 @@ def outbox_json(session: Session) -> dict:
 
 @router.get("/outbox")
 def get_outbox(session: DB, login: Viewer) -> dict:
-    """Pushes by status, the held ones (`dead`: given up; `unknown`: may have been delivered) and
-    what the operator must configure."""
+    """Pushes by status, the held ones (`dead`: given up; `unknown`: may have been delivered), the
+    messages stored first by status (`pending`/`processing`: still to be handled) and what the
+    operator must configure."""
     _unscoped(login)
     return outbox_json(session)
 

@@ -27,7 +27,7 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
@@ -204,11 +204,10 @@ def defer(incoming: Incoming, *, claim: bool = False) -> str | None:
 # ----------------------------------------------------------------------------- the background
 
 
-def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
-    return session.scalar(select(func.count()).select_from(InboxMessage)
-                          .where(InboxMessage.status.in_(InboxMessage.OPEN_STATES))) or 0
+def counts(session: Session) -> dict[str, int]:
+    """Messages stored first, by status (pending / processing: still to be handled)."""
+    rows = session.execute(select(InboxMessage.status, func.count()).group_by(InboxMessage.status))
+    return {status: n for status, n in rows}
 
 
 def _claim_due(session: Session, limit: int) -> list[int]:

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 import nlp
+from admin.auth import add_user
 from bot.core import db
 from bot.domain.models import Event, InboxMessage
+from tests.support.admin import PASSWORD, logged_in
 from tests.support.chat import NUMBER, event, number_in, wait_text
 from tests.support.service import AES_KEY
 
@@ -67,6 +69,10 @@ def test_a_report_whose_classifier_overruns_the_budget_is_answered_in_time_and_c
     time.sleep(3)  # the taken-over handler finished meanwhile: it rolled back, wrote nothing
     assert _events_of(text) == 1
     assert [m.status for m in _stored("o-slow-1")] == ["done"]
+    with db.session_scope() as session:
+        add_user(session, "admin18", PASSWORD, "admin")
+    with logged_in(clean, "admin18") as (client, _):  # the admin sees what was stored first
+        assert client.get("/api/outbox").json()["stored_first"] == {"done": 1}
     assert [e.action for e in saved.timeline] == ["report", "assign"]
     side.close()
 

@@ -59,7 +59,7 @@ def test_register_puts_every_named_job_on_the_scheduler():
     runtime = Runtime(store=embedded())
     jobs.register(runtime)
     scheduled = {job.id for job in runtime.jobs.scheduler.get_jobs()}
-    assert scheduled == {"outbox", "media", "ratings", "orders", "supervision"}
+    assert scheduled == {"outbox", "inbox", "media", "ratings", "orders", "supervision"}
     for job in (jobs.drain_outbox, jobs.download_media, jobs.expire_ratings, jobs.expire_order_offers,
                 jobs.sweep_supervision):
         assert job.__module__ == "bot.jobs" and job.__name__ != "<lambda>"
