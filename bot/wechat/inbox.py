@@ -197,7 +197,7 @@ def defer(incoming: Incoming, *, claim: bool = False) -> str | None:
         return SORRY
     reply = ACK_REPORT.format(number=number) if number else ACK_MESSAGE
     store.finish(incoming.key, reply)
-    log.info("webhook: %s stored first (%s)", incoming.key, number or "no number")
+    log.debug("webhook: %s stored first (%s)", incoming.key, number or "no number")  # a flood: no line each
     return reply
 
 

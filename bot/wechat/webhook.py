@@ -130,7 +130,7 @@ async def _answer_in_time(request: Request, incoming: Incoming, ticket: Ticket) 
             return await work
         work.add_done_callback(_ignore_result)
         load.stored_first()
-        log.warning("webhook: %s not answered within %.1f s: stored first", incoming.key, ticket.budget)
+        log.info("webhook: %s not answered within %.1f s: stored first", incoming.key, ticket.budget)
         return await _store_first(request, incoming, claim=taken_from == Ticket.QUEUED)
 
 
