@@ -18,7 +18,7 @@ from wechatpy.crypto import WeChatCrypto
 
 import handlers
 from bot.core.db import session_factory
-from bot.core.store import Claim, get_store
+from bot.core.store import Claim, DeliveryStore, get_store
 from bot.events.intake import touch_resident
 from bot.wechat import protocol
 from bot.wechat.protocol import BadRequest, Forbidden
@@ -130,18 +130,21 @@ async def _first_answer(request: Request, incoming: Incoming) -> str:
 def answer(incoming: Incoming) -> str | None:
     """The reply text for one delivery, processed once; None for a retry of a claimed delivery."""
     store = get_store()
-    if not store.claim(incoming.key):
+    # the claim, the rate limit's count and the sender's dialog: one round trip
+    delivery = store.claim_counted(incoming.key, incoming.openid, get_settings().rate_limit_per_minute)
+    if delivery is None:
         return None
+    view = DeliveryStore(store, incoming.openid, delivery)
     try:
-        if store.hit_rate_limit(incoming.openid, get_settings().rate_limit_per_minute):
+        if delivery.limited:
             reply = RATE_LIMITED
         else:
-            reply = _handle(incoming, store) or ""
+            reply = _handle(incoming, view) or ""
     except Exception:
         log.exception("handling %s failed", incoming.key)
         store.release(incoming.key)
         return SORRY
-    store.finish(incoming.key, reply)
+    store.finish(incoming.key, reply, dialogs=view.writes)  # the reply and the dialog: one round trip
     return reply
 
 
