@@ -67,11 +67,9 @@ class Context:
 
     @cached_property
     def role(self) -> str:
-        from sqlalchemy import select
+        from bot.places import roles  # a per-process cache that notices bindings: no SQL per message
 
-        from bot.domain.models import Worker
-
-        return self.session.scalar(select(Worker.role).where(Worker.openid == self.openid)) or "resident"
+        return roles.role_of(self.session, self.openid)
 
     def enter(self, state, **data: Any) -> None:
         """Move the user's conversation into `state` (a handlers.states.State) with its data; it is

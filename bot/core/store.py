@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -26,6 +26,25 @@ PENDING = "\x00pending"
 CLAIM_LEASE = 30  # seconds a pending claim can outlive a stuck owner (a dead one is noticed sooner)
 ALIVE_TTL, HEARTBEAT = 3, 1.0  # a process's liveness key, refreshed every HEARTBEAT seconds
 RATE_WINDOW = 60  # seconds: the per-user message rate limit's window
+# Revision tokens of the per-process caches every message consults (grid tree, roles): a delivery
+# reads them with its claim, in the same round trip, and the caches check them through its session.
+READ_AHEAD: list[str] = []
+AHEAD_INFO = "wl:read-ahead"  # the session.info key holding a delivery's read-ahead values
+
+
+def read_ahead(key: str) -> str:
+    """Register `key` to be read with every delivery's claim; returns it."""
+    if key not in READ_AHEAD:
+        READ_AHEAD.append(key)
+    return key
+
+
+def shared_value(session, key: str) -> bytes | None:
+    """`key` as read with the claim of the delivery `session` serves, else from the store now."""
+    ahead = session.info.get(AHEAD_INFO)
+    if ahead is not None and key in ahead:
+        return ahead[key]
+    return get_store().r.get(key)
 
 
 class Claim:
@@ -42,6 +61,7 @@ class Delivery:
     limited: bool
     dialog: dict[str, Any] | None
     prefetched: bool
+    ahead: dict[str, bytes | None] = field(default_factory=dict)  # READ_AHEAD keys, read with the claim
 
 
 class Store:
@@ -68,6 +88,9 @@ class Store:
     def _beating(self) -> None:
         while not self._stop.wait(HEARTBEAT):
             self._beat()
+
+    def serve(self, session) -> None:
+        """Nothing was read ahead: caches ask the store themselves (see DeliveryStore.serve)."""
 
     def alive(self, owner: str) -> bool:
         return owner == self.owner or bool(self.r.exists(f"wl:alive:{owner}"))
@@ -132,15 +155,19 @@ class Store:
             pipe.expire(rate, RATE_WINDOW * 2)
             pipe.get(f"wl:rate:{scope}:{bucket - 1}")
             pipe.get(f"wl:dialog:{scope}")
+            for shared in ahead:
+                pipe.get(shared)
 
-        claimed, hits, _, earlier, dialog = self._pipeline(build)
+        ahead = list(READ_AHEAD)
+        claimed, hits, _, earlier, dialog, *shared_values = self._pipeline(build)
         if not claimed:
             self.r.decr(rate)  # not processed here: not a hit
             if not self.claim(key, lease):
                 return None
             return Delivery(self.hit_rate_limit(scope, limit), None, prefetched=False)
         estimate = hits + int(earlier or 0) * (1 - (now % RATE_WINDOW) / RATE_WINDOW)
-        return Delivery(estimate > limit, json.loads(dialog) if dialog else None, prefetched=True)
+        return Delivery(estimate > limit, json.loads(dialog) if dialog else None, prefetched=True,
+                        ahead=dict(zip(ahead, shared_values, strict=True)))
 
     def finish(self, key: str, reply: str, ttl: int = 600,
                dialogs: dict[str, tuple[str, int] | None] | None = None) -> None:
@@ -253,6 +280,11 @@ class DeliveryStore:
         self.store = store
         self.writes: dict[str, tuple[str, int] | None] = {}
         self._read = {openid: delivery.dialog} if delivery.prefetched else {}
+        self.ahead = delivery.ahead
+
+    def serve(self, session) -> None:
+        """`session` works for this delivery: caches check the tokens read with its claim."""
+        session.info[AHEAD_INFO] = self.ahead
 
     def __getattr__(self, name: str):
         return getattr(self.store, name)

@@ -150,6 +150,7 @@ def answer(incoming: Incoming) -> str | None:
 
 def _handle(incoming: Incoming, store) -> str | None:
     with session_factory()() as session:
+        store.serve(session)
         try:
             if incoming.msg_type != "event" or incoming.event == "subscribe":
                 touch_resident(session, incoming.openid)

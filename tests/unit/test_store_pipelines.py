@@ -66,3 +66,22 @@ def test_pipelines_fail_over_to_the_in_process_store_like_single_calls():
     assert fallback.get("wl:msg:m1") == "已受理".encode()
     assert fallback.get("wl:dialog:o-down") is not None
     assert store.claim_counted("m1", "o-down", 5) is None  # the fallback remembers the delivery
+
+
+def test_cache_revisions_are_read_with_the_claim_and_handed_to_the_session():
+    from sqlalchemy.orm import Session
+
+    from bot.core import store as store_module
+
+    store = embedded()
+    key = store_module.read_ahead("wl:test:revision")
+    try:
+        store.r.set(key, "rev-1")
+        delivery = store.claim_counted("m1", "o-ahead", 10)
+        assert delivery.ahead[key] == b"rev-1"
+        session = Session()
+        DeliveryStore(store, "o-ahead", delivery).serve(session)
+        store.r.set(key, "rev-2")  # changed after the claim: this delivery keeps what it read
+        assert store_module.shared_value(session, key) == b"rev-1"
+    finally:
+        store_module.READ_AHEAD.remove(key)
