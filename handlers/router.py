@@ -57,6 +57,11 @@ class Context:
     def text(self) -> str:
         return self.incoming.text.strip()
 
+    @property
+    def first_delivery(self) -> bool:
+        """No earlier delivery of this message reached the database (a fresh claim)."""
+        return bool(getattr(self.store, "first_delivery", False))
+
     @cached_property
     def classification(self) -> nlp.Classification:
         return nlp.classify(self.text)

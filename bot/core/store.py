@@ -62,6 +62,7 @@ class Delivery:
     dialog: dict[str, Any] | None
     prefetched: bool
     ahead: dict[str, bytes | None] = field(default_factory=dict)  # READ_AHEAD keys, read with the claim
+    fresh: bool = False  # claimed on the shared server at the first try: no earlier delivery got this far
 
 
 class Store:
@@ -88,6 +89,8 @@ class Store:
     def _beating(self) -> None:
         while not self._stop.wait(HEARTBEAT):
             self._beat()
+
+    first_delivery = False  # nothing known about earlier deliveries (see DeliveryStore)
 
     def serve(self, session) -> None:
         """Nothing was read ahead: caches ask the store themselves (see DeliveryStore.serve)."""
@@ -167,7 +170,7 @@ class Store:
             return Delivery(self.hit_rate_limit(scope, limit), None, prefetched=False)
         estimate = hits + int(earlier or 0) * (1 - (now % RATE_WINDOW) / RATE_WINDOW)
         return Delivery(estimate > limit, json.loads(dialog) if dialog else None, prefetched=True,
-                        ahead=dict(zip(ahead, shared_values, strict=True)))
+                        ahead=dict(zip(ahead, shared_values, strict=True)), fresh=not self.degraded)
 
     def finish(self, key: str, reply: str, ttl: int = 600,
                dialogs: dict[str, tuple[str, int] | None] | None = None) -> None:
@@ -281,6 +284,14 @@ class DeliveryStore:
         self.writes: dict[str, tuple[str, int] | None] = {}
         self._read = {openid: delivery.dialog} if delivery.prefetched else {}
         self.ahead = delivery.ahead
+        # A fresh claim means no earlier delivery of this message got as far as the database, so a
+        # report need not look its source_key up (an orphaned or degraded claim is not fresh).
+        self.first_delivery = delivery.fresh
+
+    def distrust(self) -> None:
+        """The database knew the message after all (Redis lost the claim): handle it again, looking up."""
+        self.first_delivery = False
+        self.writes.clear()
 
     def serve(self, session) -> None:
         """`session` works for this delivery: caches check the tokens read with its claim."""

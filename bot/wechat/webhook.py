@@ -14,6 +14,7 @@ import time
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.exc import IntegrityError
 from wechatpy.crypto import WeChatCrypto
 
 import handlers
@@ -149,6 +150,19 @@ def answer(incoming: Incoming) -> str | None:
 
 
 def _handle(incoming: Incoming, store) -> str | None:
+    try:
+        return _handle_once(incoming, store)
+    except IntegrityError:
+        if not store.first_delivery:
+            raise
+        # The claim was fresh but an earlier delivery had stored the message (Redis lost its claim:
+        # a restart, a flush): once more, looking the message up, so the retry gets that answer.
+        log.warning("handling %s: stored by an earlier delivery, handled again", incoming.key)
+        store.distrust()
+        return _handle_once(incoming, store)
+
+
+def _handle_once(incoming: Incoming, store) -> str | None:
     with session_factory()() as session:
         store.serve(session)
         try:

@@ -3,6 +3,7 @@ client's token handling is bounded and aimed at WEILINLI_WECHAT_API_BASE."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -221,9 +222,16 @@ def test_a_batch_costs_one_commit_per_push_and_one_window_lookup_and_marks_befor
 
     if hasattr(sender, "prepare"):
         send.prepare = sender.prepare
-    statements, commits = [], []
-    listen_sql = lambda conn, cursor, sql, *rest: statements.append(sql)  # noqa: E731
-    listen_commit = lambda conn: commits.append(1)  # noqa: E731
+    statements, commits, me = [], [], threading.current_thread()  # not the service's own drainer
+
+    def listen_sql(conn, cursor, sql, *rest):
+        if threading.current_thread() is me:
+            statements.append(sql)
+
+    def listen_commit(conn):
+        if threading.current_thread() is me:
+            commits.append(1)
+
     event.listen(Engine, "before_cursor_execute", listen_sql)
     event.listen(Engine, "commit", listen_commit)
     try:

@@ -139,3 +139,23 @@ def _event(number: str) -> Event:
         found = session.scalar(select(Event).where(Event.number == number))
         found.grid, found.timeline  # noqa: B018 -- load before the session closes
         return found
+
+
+def test_a_first_delivery_is_not_looked_up_and_a_retry_after_redis_lost_its_claim_finds_its_event(wx, clean):
+    """Issue 18: a fresh claim says no earlier delivery reached the database, so the report skips its
+    source_key lookup; when Redis lost the claim (a restart, a flush) WeChat's retry is fresh too,
+    the unique key refuses a second event and the retry is answered with the first one's number."""
+    from bot.wechat.wechat_side import message_xml
+
+    wx.text("o-warm-first", "幸福小区5栋门口垃圾没人清理")
+    body = message_xml("o-first-delivery", "text", {"Content": "幸福小区2栋电梯坏了", "MsgId": 918_000_001})
+    with statements() as seen_sql:
+        first = wx.post_xml(body)
+    number = NUMBER.search(first.text).group(0)
+    lookups = [s for s in seen_sql if s == "SELECT"]
+    assert len(lookups) <= 2, seen_sql  # the grid's worker and the duplicate check: no source_key lookup
+    get_store().r.flushdb()  # Redis forgot every claim and reply
+    again = wx.post_xml(body)  # WeChat's retry of the same message
+    assert NUMBER.search(again.text).group(0) == number
+    with db.session_factory()() as session:
+        assert session.scalars(select(Event.number).where(Event.text == "幸福小区2栋电梯坏了")).all() == [number]
