@@ -147,22 +147,24 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
             prepare(session, messages)
         outcome = None
         for msg in messages:
+            sql = session.connection()  # Core statements on the session's connection: no ORM bookkeeping
             if outcome is not None:  # the previous outcome rides in this message's commit
-                session.execute(outcome)
+                sql.execute(outcome)
             msg.status, msg.attempts = "attempting", msg.attempts + 1
-            session.execute(_set(msg.id, status="attempting", attempts=msg.attempts))
+            sql.execute(_set(msg.id, status="attempting", attempts=msg.attempts))
             session.commit()  # recorded before the request leaves: a crash now is not a blind resend
             values = _send_one(send, msg, now)
             delivered += values["status"] == "sent"
             outcome = _set(msg.id, claimed_until=None, **values)
         if outcome is not None:
-            session.execute(outcome)
+            session.connection().execute(outcome)
             session.commit()
     return len(ids), delivered
 
 
 def _set(message_id: int, **values):
-    return update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+    table = OutboxMessage.__table__
+    return table.update().where(table.c.id == message_id).values(**values)
 
 
 def _send_one(send: Callable[[OutboxMessage], None], msg: OutboxMessage, now: datetime) -> dict:
