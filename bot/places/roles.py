@@ -1,16 +1,18 @@
-"""Who writes: the role of every bound OpenID (grid worker, volunteer; anyone else is a resident),
-cached per runtime like the grid tree, because every incoming message asks (bot/core/revisions.py:
-rebuilt when a worker is bound, unbound or changes role here, when another process commits such a
-change, and at least every REFRESH_SECONDS).
+"""Who is who: the role of every bound OpenID (grid worker, volunteer; anyone else is a resident)
+and each grid's active grid worker, cached per runtime like the grid tree, because every incoming
+message asks the first and every report the second (bot/core/revisions.py: rebuilt when a worker
+is added, bound, unbound, moved or changes role here, when another process commits such a change,
+and at least every REFRESH_SECONDS). Workers are handed out as ORM objects without SQL, merged
+into the caller's session from the cached row (as bot/places/gridindex.py does for grids).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from bot.core import revisions, runtime
 from bot.core.revisions import RevisionCache, follow_changes
@@ -21,11 +23,15 @@ TOKEN_KEY = revisions.token("wl:workers:revision")
 RESIDENT = "resident"
 
 
+COLUMNS = ("id", "name", "phone", "role", "grid_id", "openid", "skills", "active")
+
+
 @dataclass
 class RoleIndex:
     roles: dict[str, str]  # openid → role, for bound workers and volunteers
     token: bytes | None
     loaded_at: float
+    grid_workers: dict[int, dict] = field(default_factory=dict)  # grid id → its first active grid worker's row
 
 
 class RoleCache(RevisionCache):
@@ -42,11 +48,34 @@ def _cache() -> RoleCache:
 def role_of(session: Session, openid: str) -> str:
     """`grid_worker`, `volunteer`, … for a bound OpenID, else `resident`."""
 
-    def build(token: bytes | None) -> RoleIndex:
-        rows = session.execute(select(Worker.openid, Worker.role).where(Worker.openid.is_not(None)))
-        return RoleIndex({o: role for o, role in rows}, token, time.monotonic())
+    return _index(session).roles.get(openid) or RESIDENT
 
-    return _cache().get(session, build).roles.get(openid) or RESIDENT
+
+def grid_worker_of(session: Session, grid_id: int) -> Worker | None:
+    """The grid's active grid worker (the first by id), the session's ORM object, without SQL."""
+    row = _index(session).grid_workers.get(grid_id)
+    if row is None:
+        return None
+    found = session.identity_map.get(session.identity_key(Worker, row["id"]))
+    if found is None:
+        copy = Worker(**row)
+        make_transient_to_detached(copy)
+        found = session.merge(copy, load=False)
+    return found
+
+
+def _index(session: Session) -> RoleIndex:
+    def build(token: bytes | None) -> RoleIndex:
+        table = Worker.__table__
+        index = RoleIndex({}, token, time.monotonic())
+        for row in session.execute(select(*(table.c[c] for c in COLUMNS)).order_by(table.c.id)):
+            if row.openid is not None:
+                index.roles[row.openid] = row.role
+            if row.role == "grid_worker" and row.active and row.grid_id is not None:
+                index.grid_workers.setdefault(row.grid_id, dict(row._mapping))
+        return index
+
+    return _cache().get(session, build)
 
 
 def invalidate(shared: bool = True) -> None:

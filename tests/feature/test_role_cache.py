@@ -63,3 +63,23 @@ def test_another_process_change_is_seen_through_the_token(wx, clean):
     get_store().r.set(roles.TOKEN_KEY, "changed elsewhere")
     assert role_of(WORKER) == "resident"
     assert "您还没有反映过事件" in wx.text(WORKER, "我的事件").text
+
+
+def test_reports_route_from_the_cache_and_follow_a_worker_leaving(wx, clean):
+    wx.text("o-route-warm", "幸福小区5栋门口垃圾没人清理")
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append(statement)
+
+    sa_event.listen(db.get_engine(), "before_cursor_execute", record)
+    try:
+        first = wx.text("o-route-1", "幸福小区3栋楼道灯坏了")
+    finally:
+        sa_event.remove(db.get_engine(), "before_cursor_execute", record)
+    assert "网格员王芳" in first.text
+    assert [s for s in seen if "FROM worker" in s] == []  # neither the role nor the grid's worker asked
+    with db.session_scope() as session:  # the admin page switches her off (an ORM change)
+        session.scalar(select(Worker).where(Worker.name == "王芳")).active = False
+    second = wx.text("o-route-2", "幸福小区4栋楼道灯坏了")
+    assert "王芳" not in second.text, second.text
