@@ -118,6 +118,8 @@ def stored_first(url: str) -> int:
     import psycopg
 
     with psycopg.connect(libpq(url)) as conn:
+        if not conn.execute("SELECT to_regclass('inbox_message') IS NOT NULL").fetchone()[0]:
+            return 0  # code from before store-first
         return conn.execute("SELECT count(*) FROM inbox_message").fetchone()[0]
 
 

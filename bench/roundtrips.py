@@ -69,8 +69,9 @@ def instrument(counts: Counts) -> None:
 
     def execute(self, *args, **kwargs):  # noqa: ANN001
         n = len(self.command_stack)
-        for cmd in self.command_stack:
-            counts.redis_call(str(cmd.args[0]).upper(), trips=0)
+        for cmd in self.command_stack:  # (args, options) in redis-py ≥ 5, a PipelineCommand before
+            queued = cmd[0] if isinstance(cmd, tuple) else cmd.args
+            counts.redis_call(str(queued[0]).upper(), trips=0)
         counts.redis_trips += 1 if n else 0
         return piped(self, *args, **kwargs)
 

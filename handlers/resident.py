@@ -205,7 +205,8 @@ def _report(ctx: Context) -> str:
     if command("报事", "新问题")(ctx):
         text = re.sub(r"^\s*(报事|新问题)[\s:：，,]*", "", text)
     data = Report(openid=ctx.openid, text=text, source_key=m.key, kind=m.msg_type, pic_url=m.url,
-                  media_id=m.media_id, number=_reserved(ctx))  # a voice report keeps its audio
+                  media_id=m.media_id, number=_reserved(ctx),
+                  first_delivery=ctx.first_delivery)  # a voice report keeps its audio
     known = ctx.classification if text == ctx.text else None  # cached: filters computed it
     return report.start(ctx, intake.report(ctx.session, data, classification=known), m.msg_type)
 
@@ -251,7 +252,7 @@ def report_text(ctx: Context) -> str:
 def report_photo(ctx: Context) -> str:
     m = ctx.incoming
     data = Report(openid=ctx.openid, source_key=m.key, kind="image", media_id=m.media_id, pic_url=m.pic_url,
-                  number=_reserved(ctx))
+                  number=_reserved(ctx), first_delivery=ctx.first_delivery)
     return report.start(ctx, intake.report(ctx.session, data), "image")
 
 
@@ -259,5 +260,5 @@ def report_photo(ctx: Context) -> str:
 def report_location(ctx: Context) -> str:
     m = ctx.incoming
     data = Report(openid=ctx.openid, source_key=m.key, kind="location", lat=m.lat, lng=m.lng, label=m.label,
-                  number=_reserved(ctx))
+                  number=_reserved(ctx), first_delivery=ctx.first_delivery)
     return report.start(ctx, intake.report(ctx.session, data), "location")

@@ -19,9 +19,6 @@ from bot.core.store import Store
 log = logging.getLogger(__name__)
 
 Filter = Callable[["Context"], bool]
-# Dialog changes wait in the session until its unit of work commits (`save_dialogs`): a reply that
-# is rolled back — it failed, or the webhook answered store-first meanwhile — moves no conversation.
-PENDING_DIALOGS = "pending_dialogs"
 Handler = Callable[["Context"], str | None]
 
 
@@ -77,48 +74,39 @@ class Context:
     def text(self) -> str:
         return self.incoming.text.strip()
 
+    @property
+    def first_delivery(self) -> bool:
+        """No earlier delivery of this message reached the database (a fresh claim)."""
+        return bool(getattr(self.store, "first_delivery", False))
+
     @cached_property
     def classification(self) -> nlp.Classification:
         return nlp.classify(self.text)
 
     @cached_property
     def dialog(self) -> dict[str, Any] | None:
-        pending = self.session.info.get(PENDING_DIALOGS, {})
-        if self.openid in pending:  # changed earlier in this unit of work
-            return pending[self.openid][0]
         return self.store.get_dialog(self.openid)
 
     @cached_property
     def role(self) -> str:
-        from sqlalchemy import select
+        from bot.places import roles  # a per-process cache that notices bindings: no SQL per message
 
-        from bot.domain.models import Worker
-
-        return self.session.scalar(select(Worker.role).where(Worker.openid == self.openid)) or "resident"
+        return roles.role_of(self.session, self.openid)
 
     def enter(self, state, **data: Any) -> None:
         """Move the user's conversation into `state` (a handlers.states.State) with its data; it is
         forgotten after the state's flow timeout."""
         value = {"state": state.name, **data}
-        self.session.info.setdefault(PENDING_DIALOGS, {})[self.openid] = (value, state.timeout)
+        self.store.set_dialog(self.openid, value, ttl=state.timeout)
         self.__dict__["dialog"] = value
 
     def finish(self) -> None:
         """The conversation is over: the next message is read on its own."""
-        self.session.info.setdefault(PENDING_DIALOGS, {})[self.openid] = (None, None)
+        self.store.clear_dialog(self.openid)
         self.__dict__["dialog"] = None
 
     def in_state(self, state) -> bool:
         return self.dialog is not None and self.dialog.get("state") == state.name
-
-
-def save_dialogs(session: Session, store: Store) -> None:
-    """Write the dialog changes of the unit of work that just committed."""
-    for openid, (value, ttl) in session.info.pop(PENDING_DIALOGS, {}).items():
-        if value is None:
-            store.clear_dialog(openid)
-        else:
-            store.set_dialog(openid, value, ttl=ttl)
 
 
 class Router:

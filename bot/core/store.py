@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -23,12 +25,44 @@ log = logging.getLogger(__name__)
 PENDING = "\x00pending"
 CLAIM_LEASE = 30  # seconds a pending claim can outlive a stuck owner (a dead one is noticed sooner)
 ALIVE_TTL, HEARTBEAT = 3, 1.0  # a process's liveness key, refreshed every HEARTBEAT seconds
+RATE_WINDOW = 60  # seconds: the per-user message rate limit's window
+# Revision tokens of the per-process caches every message consults (grid tree, roles): a delivery
+# reads them with its claim, in the same round trip, and the caches check them through its session.
+READ_AHEAD: list[str] = []
+AHEAD_INFO = "wl:read-ahead"  # the session.info key holding a delivery's read-ahead values
+
+
+def read_ahead(key: str) -> str:
+    """Register `key` to be read with every delivery's claim; returns it."""
+    if key not in READ_AHEAD:
+        READ_AHEAD.append(key)
+    return key
+
+
+def shared_value(session, key: str) -> bytes | None:
+    """`key` as read with the claim of the delivery `session` serves, else from the store now."""
+    ahead = session.info.get(AHEAD_INFO)
+    if ahead is not None and key in ahead:
+        return ahead[key]
+    return get_store().r.get(key)
 
 
 class Claim:
     """What a retry finds under a delivery's key."""
 
     RUNNING, DONE, ORPHANED = "running", "done", "orphaned"
+
+
+@dataclass
+class Delivery:
+    """A claimed delivery: whether its sender is over the rate limit, and their dialog when it was
+    read with the claim (`prefetched`)."""
+
+    limited: bool
+    dialog: dict[str, Any] | None
+    prefetched: bool
+    ahead: dict[str, bytes | None] = field(default_factory=dict)  # READ_AHEAD keys, read with the claim
+    fresh: bool = False  # claimed on the shared server at the first try: no earlier delivery got this far
 
 
 class Store:
@@ -56,6 +90,11 @@ class Store:
         while not self._stop.wait(HEARTBEAT):
             self._beat()
 
+    first_delivery = False  # nothing known about earlier deliveries (see DeliveryStore)
+
+    def serve(self, session) -> None:
+        """Nothing was read ahead: caches ask the store themselves (see DeliveryStore.serve)."""
+
     def alive(self, owner: str) -> bool:
         return owner == self.owner or bool(self.r.exists(f"wl:alive:{owner}"))
 
@@ -69,8 +108,7 @@ class Store:
         return json.loads(raw) if raw else None
 
     def set_dialog(self, openid: str, state: dict[str, Any], ttl: int | None = None) -> None:
-        ttl = ttl or get_settings().dialog_ttl
-        self.r.set(f"wl:dialog:{openid}", json.dumps(state, ensure_ascii=False), ex=ttl)
+        self.r.set(f"wl:dialog:{openid}", *_dialog_value(state, ttl))
 
     def clear_dialog(self, openid: str) -> None:
         self.r.delete(f"wl:dialog:{openid}")
@@ -106,8 +144,63 @@ class Store:
         log.warning("store: took over %s from a dead process", name)
         return True
 
-    def finish(self, key: str, reply: str, ttl: int = 600) -> None:
-        self.r.set(f"wl:msg:{key}", reply, ex=ttl)
+    def claim_counted(self, key: str, scope: str, limit: int, lease: int = CLAIM_LEASE) -> Delivery | None:
+        """`claim(key)`, then `hit_rate_limit(scope, limit)` and the dialog of `scope` read ahead,
+        in one round trip for a first delivery; None when `claim` would be False. A retry that
+        finds a claim has its count taken back and goes the way of `claim` (take-over included)."""
+        now = time.time()
+        bucket = int(now // RATE_WINDOW)
+        name, rate = f"wl:msg:{key}", f"wl:rate:{scope}:{bucket}"
+
+        def build(pipe) -> None:
+            pipe.set(name, f"{PENDING}:{self.owner}", nx=True, ex=lease)
+            pipe.incr(rate)
+            pipe.expire(rate, RATE_WINDOW * 2)
+            pipe.get(f"wl:rate:{scope}:{bucket - 1}")
+            pipe.get(f"wl:dialog:{scope}")
+            for shared in ahead:
+                pipe.get(shared)
+
+        ahead = list(READ_AHEAD)
+        claimed, hits, _, earlier, dialog, *shared_values = self._pipeline(build)
+        if not claimed:
+            self.r.decr(rate)  # not processed here: not a hit
+            if not self.claim(key, lease):
+                return None
+            return Delivery(self.hit_rate_limit(scope, limit), None, prefetched=False)
+        estimate = hits + int(earlier or 0) * (1 - (now % RATE_WINDOW) / RATE_WINDOW)
+        return Delivery(estimate > limit, json.loads(dialog) if dialog else None, prefetched=True,
+                        ahead=dict(zip(ahead, shared_values, strict=True)), fresh=not self.degraded)
+
+    def finish(self, key: str | None, reply: str, ttl: int = 600,
+               dialogs: dict[str, tuple[str, int] | None] | None = None) -> None:
+        """Record the reply; `dialogs` (openid → (state as JSON, ttl), or None to clear) are written
+        with it, all or none (MULTI). With no `key`, only the dialogs (a message handled in the
+        background, whose reply was recorded when it was stored first)."""
+        if not dialogs:
+            if key is not None:
+                self.r.set(f"wl:msg:{key}", reply, ex=ttl)
+            return
+
+        def build(pipe) -> None:
+            for openid, write in dialogs.items():
+                if write is None:
+                    pipe.delete(f"wl:dialog:{openid}")
+                else:
+                    pipe.set(f"wl:dialog:{openid}", write[0], ex=write[1])
+            if key is not None:
+                pipe.set(f"wl:msg:{key}", reply, ex=ttl)
+
+        self._pipeline(build, transaction=True)
+
+    def _pipeline(self, build: Callable[[Any], None], transaction: bool = False) -> list:
+        """Commands queued by `build(pipe)` in one round trip, through the failover when there is one
+        (a pipeline taken from the client directly would bypass it)."""
+        if isinstance(self.r, FailoverRedis):
+            return self.r.run_pipeline(build, transaction=transaction)
+        with self.r.pipeline(transaction=transaction) as pipe:
+            build(pipe)
+            return pipe.execute()
 
     def release(self, key: str) -> None:
         """Processing failed: let WeChat's next retry try again."""
@@ -134,7 +227,7 @@ class Store:
         return seen is None or seen.decode() == body_digest
 
     # -- rate limit: fixed one-minute window per OpenID --
-    def hit_rate_limit(self, scope: str, limit: int, window: int = 60, count: bool = True) -> bool:
+    def hit_rate_limit(self, scope: str, limit: int, window: int = RATE_WINDOW, count: bool = True) -> bool:
         """Count one hit (or, with count=False, only look) and say whether the limit is passed.
 
         A sliding window: this window's hits plus the previous window's, weighted by how much of it
@@ -180,6 +273,51 @@ class Store:
         self.r.close()
 
 
+def _dialog_value(state: dict[str, Any], ttl: int | None) -> tuple[str, int]:
+    return json.dumps(state, ensure_ascii=False), ttl or get_settings().dialog_ttl
+
+
+class DeliveryStore:
+    """One delivery's view of the store: the dialog read with its claim, and dialog writes held
+    until the reply is recorded — `store.finish(key, reply, dialogs=view.writes)` writes both in one
+    round trip, and a delivery that fails leaves no dialog behind. Anything else goes to the store."""
+
+    def __init__(self, store: Store, openid: str, delivery: Delivery):
+        self.store = store
+        self.writes: dict[str, tuple[str, int] | None] = {}
+        self._read = {openid: delivery.dialog} if delivery.prefetched else {}
+        self.ahead = delivery.ahead
+        # A fresh claim means no earlier delivery of this message got as far as the database, so a
+        # report need not look its source_key up (an orphaned or degraded claim is not fresh).
+        self.first_delivery = delivery.fresh
+
+    def distrust(self) -> None:
+        """The database knew the message after all (Redis lost the claim): handle it again, looking up."""
+        self.first_delivery = False
+        self.writes.clear()
+
+    def serve(self, session) -> None:
+        """`session` works for this delivery: caches check the tokens read with its claim."""
+        session.info[AHEAD_INFO] = self.ahead
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def get_dialog(self, openid: str) -> dict[str, Any] | None:
+        if openid in self.writes:
+            write = self.writes[openid]
+            return None if write is None else json.loads(write[0])
+        if openid in self._read:
+            return self._read[openid]
+        return self.store.get_dialog(openid)
+
+    def set_dialog(self, openid: str, state: dict[str, Any], ttl: int | None = None) -> None:
+        self.writes[openid] = _dialog_value(state, ttl)
+
+    def clear_dialog(self, openid: str) -> None:
+        self.writes[openid] = None
+
+
 def _pending_owner(value: str) -> str | None:
     """The owner named by a pending claim ("" for an old-style claim without one); None for a reply."""
     if not value.startswith(PENDING):
@@ -201,22 +339,35 @@ class FailoverRedis:
 
     def __getattr__(self, name: str):
         def call(*args, **kwargs):
-            if time.monotonic() >= self._retry_at:
-                try:
-                    result = getattr(self.primary, name)(*args, **kwargs)
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    if not self.degraded:
-                        log.error("store: Redis unreachable (%s): degraded mode, using the in-process store", exc)
-                    self.degraded = True
-                    self._retry_at = time.monotonic() + self.RETRY_AFTER
-                else:
-                    if self.degraded:
-                        log.warning("store: Redis is back, leaving degraded mode")
-                        self.degraded = False
-                    return result
-            return getattr(self.fallback, name)(*args, **kwargs)
+            return self._run(lambda client: getattr(client, name)(*args, **kwargs))
 
         return call
+
+    def run_pipeline(self, build: Callable[[Any], None], *, transaction: bool = False) -> list:
+        """A pipeline (`build(pipe)` queues its commands) with the same failover as single calls."""
+
+        def execute(client) -> list:
+            with client.pipeline(transaction=transaction) as pipe:
+                build(pipe)
+                return pipe.execute()
+
+        return self._run(execute)
+
+    def _run(self, fn: Callable[[Any], Any]):
+        if time.monotonic() >= self._retry_at:
+            try:
+                result = fn(self.primary)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if not self.degraded:
+                    log.error("store: Redis unreachable (%s): degraded mode, using the in-process store", exc)
+                self.degraded = True
+                self._retry_at = time.monotonic() + self.RETRY_AFTER
+            else:
+                if self.degraded:
+                    log.warning("store: Redis is back, leaving degraded mode")
+                    self.degraded = False
+                return result
+        return fn(self.fallback)
 
 
 def build_store() -> Store:

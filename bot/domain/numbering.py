@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.core.db import upsert_for
@@ -23,18 +24,19 @@ def next_number(session: Session, now: datetime | None = None, *, inline: bool =
     first): the row is locked for one INSERT, and a second connection is saved.
     """
     bind = session.get_bind()
-    if bind.dialect.name == "postgresql" and not inline:
-        with Session(bind.execution_options(isolation_level="AUTOCOMMIT")) as own:
-            return _take(own, now)
-    return _take(session, now)
-
-
-def _take(session: Session, now: datetime | None) -> str:
-    key = day_key(local_now(now))
     insert = upsert_for(session)
-    value = session.execute(
-        insert(DailyCounter).values(key=key, value=1)
-        .on_conflict_do_update(index_elements=[DailyCounter.key], set_={"value": DailyCounter.value + 1})
-        .returning(DailyCounter.value)
+    if bind.dialect.name == "postgresql" and not inline:  # a plain connection: cheaper than an ORM session
+        with bind.connect() as own:
+            return _take(own.execution_options(isolation_level="AUTOCOMMIT"), insert, now)
+    return _take(session, insert, now)
+
+
+def _take(executor: Session | Connection, insert, now: datetime | None) -> str:
+    key = day_key(local_now(now))
+    table = DailyCounter.__table__
+    value = executor.execute(
+        insert(table).values(key=key, value=1)
+        .on_conflict_do_update(index_elements=[table.c.key], set_={"value": table.c.value + 1})
+        .returning(table.c.value)
     ).scalar_one()
     return format_number(key, value)

@@ -45,6 +45,7 @@ class Report:
     source: str = "wechat"  # wechat | open311 | patrol
     phone: str | None = None
     number: str | None = None  # already reserved: promised in a store-first answer (bot.wechat.inbox)
+    first_delivery: bool = False  # the caller knows no earlier delivery of source_key got this far
 
 
 @dataclass
@@ -98,8 +99,9 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
     """Create the event, classify, route and assign it — idempotent on `source_key`.
 
     Everything is decided before the event is added, so it is written in one flush: one INSERT of
-    the event and one of its timeline rows, no UPDATE after (this runs for every report)."""
-    if data.source_key:
+    the event and one of its timeline rows, no UPDATE after (this runs for every report). A
+    `first_delivery` skips the source_key lookup; the unique key still refuses a second event."""
+    if data.source_key and not data.first_delivery:
         existing = session.scalar(select(Event).where(Event.source_key == data.source_key))
         if existing is not None:
             return Reported(existing, _current_route(existing), created=False)

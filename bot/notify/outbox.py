@@ -119,7 +119,10 @@ def _settle_interrupted(session: Session, now: datetime) -> None:
 
 def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None], now: datetime | None = None) -> int:
     """Send every due message once, batch after batch while full batches keep coming (a flood of
-    reports must not leave pushes one interval per 50 behind); returns how many were delivered."""
+    reports must not leave pushes one interval per 50 behind); returns how many were delivered.
+
+    `send` may have a `prepare(session, messages)`, called once per batch before its sends, to look
+    up in one query what each send would otherwise ask for on its own."""
     started, delivered = time.monotonic(), 0
     while True:
         claimed, sent = _drain_batch(factory, send, now or utcnow())
@@ -135,41 +138,58 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
     if not ids:
         return 0, 0
     delivered = 0
-    with factory() as session:  # one session; each outcome committed as soon as it is known
-        claimed = select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
-        for msg in session.scalars(claimed).all():
+    with factory() as session:  # one session; each outcome committed before the next request leaves
+        messages = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                                   .order_by(OutboxMessage.id)).all()
+        session.expunge_all()  # plain values from here on: rows change by UPDATE statements, not flushes
+        prepare = getattr(send, "prepare", None)
+        if prepare is not None:  # what every send of the batch needs, in one query (the service window)
+            prepare(session, messages)
+        outcome = None
+        for msg in messages:
+            sql = session.connection()  # Core statements on the session's connection: no ORM bookkeeping
+            if outcome is not None:  # the previous outcome rides in this message's commit
+                sql.execute(outcome)
             msg.status, msg.attempts = "attempting", msg.attempts + 1
+            sql.execute(_set(msg.id, status="attempting", attempts=msg.attempts))
             session.commit()  # recorded before the request leaves: a crash now is not a blind resend
-            try:
-                send(msg)
-            except MaybeSent as exc:
-                msg.status, msg.last_error = "unknown", str(exc)[:500]
-                log.error("push %s to %s may have been delivered (%s): held, not resent", msg.id, msg.openid, exc)
-            except PushError as exc:
-                msg.last_error = str(exc)[:500]
-                if exc.fallback and exc.fallback != msg.channel:
-                    msg.channel = exc.fallback
-                    msg.status, msg.next_attempt_at = "pending", now
-                else:
-                    _retry_or_give_up(msg, now, retry=exc.retry)
-            except Exception as exc:  # a bug or network error must not lose the message
-                log.exception("push %s failed", msg.id)
-                msg.last_error = repr(exc)[:500]
-                _retry_or_give_up(msg, now, retry=True)
-            else:
-                msg.status, msg.sent_at = "sent", utcnow()
-                delivered += 1
-            msg.claimed_until = None
+            values = _send_one(send, msg, now)
+            delivered += values["status"] == "sent"
+            outcome = _set(msg.id, claimed_until=None, **values)
+        if outcome is not None:
+            session.connection().execute(outcome)
             session.commit()
     return len(ids), delivered
 
 
-def _retry_or_give_up(msg: OutboxMessage, now: datetime, *, retry: bool) -> None:
+def _set(message_id: int, **values):
+    table = OutboxMessage.__table__
+    return table.update().where(table.c.id == message_id).values(**values)
+
+
+def _send_one(send: Callable[[OutboxMessage], None], msg: OutboxMessage, now: datetime) -> dict:
+    """Send one message; the columns its outcome changes."""
+    try:
+        send(msg)
+    except MaybeSent as exc:
+        log.error("push %s to %s may have been delivered (%s): held, not resent", msg.id, msg.openid, exc)
+        return {"status": "unknown", "last_error": str(exc)[:500]}
+    except PushError as exc:
+        error = str(exc)[:500]
+        if exc.fallback and exc.fallback != msg.channel:
+            return {"status": "pending", "channel": exc.fallback, "next_attempt_at": now, "last_error": error}
+        return _retry_or_give_up(msg, now, error, retry=exc.retry)
+    except Exception as exc:  # a bug or network error must not lose the message
+        log.exception("push %s failed", msg.id)
+        return _retry_or_give_up(msg, now, repr(exc)[:500], retry=True)
+    return {"status": "sent", "sent_at": utcnow()}
+
+
+def _retry_or_give_up(msg: OutboxMessage, now: datetime, error: str, *, retry: bool) -> dict:
     if retry and not _expired(msg, now):
-        msg.status, msg.next_attempt_at = "pending", now + backoff(msg.attempts)
-    else:
-        msg.status = "dead"
-        log.error("push %s to %s given up after %d attempts: %s", msg.id, msg.openid, msg.attempts, msg.last_error)
+        return {"status": "pending", "next_attempt_at": now + backoff(msg.attempts), "last_error": error}
+    log.error("push %s to %s given up after %d attempts: %s", msg.id, msg.openid, msg.attempts, error)
+    return {"status": "dead", "last_error": error}
 
 
 # ----------------------------------------------------------------------------- dead letters

@@ -2,29 +2,28 @@
 and loading hundreds of grids per message would cost more than the rest of a report.
 
 The cache is rebuilt when a grid changes in this process (a flush listener), when another process
-changed one (a revision token in the shared store, replaced on every grid change), and at least
-every REFRESH_SECONDS (a grid import from another process while running on the embedded store).
+changed one (a revision token in the shared store, replaced on every grid change and read with a
+webhook delivery's claim), and at least every REFRESH_SECONDS (a grid import from another process
+while running on the embedded store): bot/core/revisions.py.
 ORM `Grid` objects are handed out by merging the cached rows into the caller's session without SQL,
 so `grid.parent`, `full_name` and `ancestor()` keep working as usual.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.core import runtime
-from bot.core.store import get_store
+from bot.core import revisions, runtime
+from bot.core.revisions import RevisionCache, follow_changes
 from bot.domain.models import Grid
 
 REFRESH_SECONDS = 30.0
-TOKEN_KEY = "wl:grids:revision"
+TOKEN_KEY = revisions.token("wl:grids:revision")
 PLACE_LEVELS = ("community", "grid", "building")
 COLUMNS = ("id", "parent_id", "level", "name", "aliases", "polygon_wkt", "lat", "lng", "duty_phone")
 
@@ -32,7 +31,7 @@ COLUMNS = ("id", "parent_id", "level", "name", "aliases", "polygon_wkt", "lat", 
 @dataclass
 class GridIndex:
     rows: dict[int, dict]
-    token: str | None
+    token: bytes | None
     loaded_at: float
     names: list[tuple[str, int]] = field(default_factory=list)  # (place name or alias, grid id), longest first
     shapes: list[tuple[int, object]] = field(default_factory=list)  # (grid id, shapely polygon)
@@ -89,13 +88,11 @@ class GridIndex:
         return parent
 
 
-class GridCache:
+class GridCache(RevisionCache):
     """This runtime's grid index (a runtime component: `current().component(GridCache)`)."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.index: GridIndex | None = None
-        self.local_changes = 0  # bumped by the flush listener; a rebuild started before a change is not trusted
+    token_key = TOKEN_KEY
+    refresh = REFRESH_SECONDS
 
 
 def _cache() -> GridCache:
@@ -103,47 +100,17 @@ def _cache() -> GridCache:
 
 
 def current(session: Session) -> GridIndex:
-    cache, store = _cache(), get_store()
-    token = store.r.get(TOKEN_KEY)
-    cached = cache.index
-    if cached is not None and cached.token == token and time.monotonic() - cached.loaded_at < REFRESH_SECONDS:
-        return cached
-    with cache.lock:
-        seen = cache.local_changes
-        if token is None:  # first process after a store flush or restart: name this revision
-            store.r.set(TOKEN_KEY, uuid.uuid4().hex, nx=True)
-            token = store.r.get(TOKEN_KEY)
+    def build(token: bytes | None) -> GridIndex:
         table = Grid.__table__
         rows = {row.id: dict(row._mapping) for row in session.execute(select(*(table.c[c] for c in COLUMNS)))}
-        index = GridIndex(rows, token, time.monotonic())
-        if seen == cache.local_changes:
-            cache.index = index
-        return index
+        return GridIndex(rows, token, time.monotonic())
+
+    return _cache().get(session, build)
 
 
 def invalidate(shared: bool = True) -> None:
     """Forget the cache here, and (shared) make every other process rebuild its own."""
-    cache = _cache()
-    cache.index = None
-    cache.local_changes += 1
-    if shared:
-        get_store().r.set(TOKEN_KEY, uuid.uuid4().hex)
+    _cache().invalidate(shared)
 
 
-@event.listens_for(Session, "after_flush")
-def _grids_changed(session: Session, _context) -> None:
-    if any(isinstance(obj, Grid) for obj in (*session.new, *session.dirty, *session.deleted)):
-        session.info["grids_changed"] = True
-        invalidate(shared=False)  # this process at once; the others when the change is committed
-
-
-@event.listens_for(Session, "after_commit")
-def _grids_committed(session: Session) -> None:
-    if session.info.pop("grids_changed", False):
-        invalidate()
-
-
-@event.listens_for(Session, "after_rollback")
-def _grids_rolled_back(session: Session) -> None:
-    if session.info.pop("grids_changed", False):
-        invalidate(shared=False)
+follow_changes(Grid, invalidate)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Grid, Worker
 from bot.domain.vocabulary import UNIT_LABELS
-from bot.places import gridindex
+from bot.places import gridindex, roles
 
 NEAREST_GRID_METRES = 1000
 
@@ -68,14 +67,10 @@ def metres(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 def grid_worker(session: Session, grid: Grid) -> Worker | None:
-    """The grid's active grid worker, else the nearest ancestor's."""
+    """The grid's active grid worker, else the nearest ancestor's (from the worker cache: no SQL)."""
     node: Grid | None = grid
     while node is not None:
-        worker = session.scalars(
-            select(Worker)
-            .where(Worker.grid_id == node.id, Worker.role == "grid_worker", Worker.active.is_(True))
-            .order_by(Worker.id)
-        ).first()
+        worker = roles.grid_worker_of(session, node.id)
         if worker is not None:
             return worker
         node = node.parent

@@ -32,13 +32,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
 from bot.core.db import insert_ignore, session_factory, utcnow
-from bot.core.store import Store, get_store
-from bot.domain.models import Event, InboxMessage, Worker
+from bot.core.store import Delivery, DeliveryStore, Store, get_store
+from bot.domain.models import Event, InboxMessage
 from bot.domain.numbering import next_number
 from bot.domain.vocabulary import find_number
 from bot.events.intake import touch_resident
 from bot.notify import outbox
-from handlers.router import Context, Incoming, save_dialogs
+from bot.places import roles
+from handlers.router import Context, Incoming
 from handlers.texts import RATE_LIMITED
 from settings import get_settings
 
@@ -166,25 +167,29 @@ def _reads_as_report(session: Session, store: Store, incoming: Incoming) -> bool
     if incoming.msg_type in ("text", "voice", "link") and (
             len(CHINESE.findall(incoming.text)) < 8 or find_number(incoming.text)):
         return False  # short (an answer, a command) or about an existing event or order
-    if session.scalar(select(Worker.id).where(Worker.openid == incoming.openid)) is not None:
+    if roles.role_of(session, incoming.openid) != roles.RESIDENT:
         return False
     return store.get_dialog(incoming.openid) is None
 
 
-def defer(incoming: Incoming, *, claim: bool = False) -> str | None:
+def defer(incoming: Incoming, *, view: DeliveryStore | None = None) -> str | None:
     """Store the message and return the answer to send now ("已收到…"); the claim on its key is
-    finished with that answer, so WeChat's retries get it too. `claim`: this call must take the
-    claim itself (the handler thread never started); None when a first attempt holds it."""
+    finished with that answer, so WeChat's retries get it too. `view`: the delivery as the handler
+    thread claimed it; without one this call claims it (one round trip with the rate limit and the
+    dialog), and returns None when a first attempt holds it."""
     store = get_store()
-    if claim:
-        if not store.claim(incoming.key):
+    if view is None:
+        delivery = store.claim_counted(incoming.key, incoming.openid, get_settings().rate_limit_per_minute)
+        if delivery is None:
             return None
-        if store.hit_rate_limit(incoming.openid, get_settings().rate_limit_per_minute):
+        if delivery.limited:
             store.finish(incoming.key, RATE_LIMITED)  # a flood from one sender is not stored either
             return RATE_LIMITED
+        view = DeliveryStore(store, incoming.openid, delivery)
     try:
         with session_factory()() as session:
-            number = next_number(session, inline=True) if _reads_as_report(session, store, incoming) else None
+            view.serve(session)
+            number = next_number(session, inline=True) if _reads_as_report(session, view, incoming) else None
             inserted = insert_ignore(session, InboxMessage, key=incoming.key, openid=incoming.openid,
                                      payload=dataclasses.asdict(incoming), number=number, status="pending",
                                      attempts=0, received_at=utcnow())
@@ -251,14 +256,16 @@ def _process(factory: sessionmaker[Session], store: Store, message_id: int) -> i
         if message is None or message.status != "processing":
             return 0
         incoming = Incoming(**message.payload)
+        # Not a first delivery: the report looks its source_key up; dialog changes wait for the commit.
+        view = DeliveryStore(store, incoming.openid, Delivery(limited=False, dialog=None, prefetched=False))
         try:
-            reply = handle(session, incoming, store, {"reserved_number": message.number})
+            reply = handle(session, incoming, view, {"reserved_number": message.number})
             text = _outcome(session, message, reply)
             if text:
                 outbox.enqueue(session, incoming.openid, text, dedup_key=f"inbox:{message.id}")
             message.status, message.done_at, message.claimed_until = "done", utcnow(), None
             session.commit()
-            save_dialogs(session, store)
+            store.finish(None, "", dialogs=view.writes)
             return 1
         except Exception as exc:
             session.rollback()

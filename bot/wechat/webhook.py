@@ -16,14 +16,15 @@ import time
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.exc import IntegrityError
 from wechatpy.crypto import WeChatCrypto
 
 from bot.core.db import session_factory
-from bot.core.store import Claim, get_store
+from bot.core.store import Claim, Delivery, DeliveryStore, get_store
 from bot.wechat import inbox, protocol
 from bot.wechat.inbox import SORRY, Ticket
 from bot.wechat.protocol import BadRequest, Forbidden
-from handlers.router import Incoming, save_dialogs
+from handlers.router import Incoming
 from handlers.texts import RATE_LIMITED
 from settings import get_settings
 
@@ -135,7 +136,13 @@ async def _answer_in_time(request: Request, incoming: Incoming, ticket: Ticket) 
 
 
 async def _store_first(request: Request, incoming: Incoming, *, claim: bool) -> str | None:
-    return await _in_intake(request, lambda: inbox.defer(incoming, claim=claim))
+    """Stored first from the event loop's side: `claim` when no handler thread claimed it."""
+    return await _in_intake(request, lambda: inbox.defer(incoming, view=None if claim else _claimed(incoming)))
+
+
+def _claimed(incoming: Incoming) -> DeliveryStore:
+    """A view of a delivery that the (overtaken) handler thread claimed already."""
+    return DeliveryStore(get_store(), incoming.openid, Delivery(limited=False, dialog=None, prefetched=False))
 
 
 async def _in_intake(request: Request, fn, *args):
@@ -186,17 +193,20 @@ def answer(incoming: Incoming, ticket: Ticket | None = None, load: inbox.Load | 
 
 def _answer(incoming: Incoming, ticket: Ticket, load: inbox.Load | None) -> str | None:
     store = get_store()
-    if not store.claim(incoming.key):
+    # the claim, the rate limit's count and the sender's dialog: one round trip
+    delivery = store.claim_counted(incoming.key, incoming.openid, get_settings().rate_limit_per_minute)
+    if delivery is None:
         return None
+    view = DeliveryStore(store, incoming.openid, delivery)
     try:
-        if store.hit_rate_limit(incoming.openid, get_settings().rate_limit_per_minute):
+        if delivery.limited:
             reply = RATE_LIMITED
         elif ticket.behind():  # queued a third of the budget already: store it and answer now
             if load is not None:
                 load.stored_first()
-            return inbox.defer(incoming) if ticket.commit() else None
+            return inbox.defer(incoming, view=view) if ticket.commit() else None
         else:
-            reply = _handle(incoming, store, ticket) or ""
+            reply = _handle(incoming, view, ticket) or ""
     except _Taken:
         return None
     except Exception:
@@ -206,19 +216,32 @@ def _answer(incoming: Incoming, ticket: Ticket, load: inbox.Load | None) -> str 
         log.exception("handling %s failed", incoming.key)
         store.release(incoming.key)
         return SORRY
-    store.finish(incoming.key, reply)
+    store.finish(incoming.key, reply, dialogs=view.writes)  # the reply and the dialog: one round trip
     return reply
 
 
-def _handle(incoming: Incoming, store, ticket: Ticket) -> str | None:
+def _handle(incoming: Incoming, store: DeliveryStore, ticket: Ticket) -> str | None:
+    try:
+        return _handle_once(incoming, store, ticket)
+    except IntegrityError:
+        if not store.first_delivery:
+            raise
+        # The claim was fresh but an earlier delivery had stored the message (Redis lost its claim:
+        # a restart, a flush): once more, looking the message up, so the retry gets that answer.
+        log.warning("handling %s: stored by an earlier delivery, handled again", incoming.key)
+        store.distrust()
+        return _handle_once(incoming, store, ticket)
+
+
+def _handle_once(incoming: Incoming, store: DeliveryStore, ticket: Ticket) -> str | None:
     with session_factory()() as session:
+        store.serve(session)
         try:
             reply = inbox.handle(session, incoming, store)
             if not ticket.commit():
                 raise _Taken
             session.commit()
-            save_dialogs(session, store)
-            ticket.handled = True
+            ticket.handled = True  # its dialog changes are written with the reply (store.finish)
             return reply
         except BaseException:
             session.rollback()

@@ -3,6 +3,7 @@ client's token handling is bounded and aimed at WEILINLI_WECHAT_API_BASE."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -189,3 +190,69 @@ def test_one_drain_works_off_a_flood_batch_after_batch(clean):
     with db.session_factory()() as session:
         statuses = set(session.scalars(select(OutboxMessage.status).where(OutboxMessage.openid == "o-flood")))
     assert statuses == {"sent"}
+
+
+def test_a_batch_costs_one_commit_per_push_and_one_window_lookup_and_marks_before_sending(clean):
+    """Issue 18: each push is marked `attempting` in a commit of its own before its request leaves
+    (the previous push's outcome rides in the same commit), and the 48-hour window of the whole
+    batch is read in one query, not a session per push."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from bot.notify.outbox import drain, enqueue
+    from bot.wechat.push import make_sender
+
+    clean.configure(wechat_template_id="tpl-batch")
+    clean.open_window("o-demo-worker-1", "o-demo-worker-2")
+    later = utcnow() + timedelta(hours=1)  # not due for the running service's own drainer
+    recipients = ["o-demo-worker-1", "o-demo-worker-2", "o-batch-never-wrote"] * 4
+    with db.session_scope() as session:
+        for n, openid in enumerate(recipients):
+            enqueue(session, openid, f"批量第{n}条", dedup_key=f"batch:{n}")
+        session.execute(OutboxMessage.__table__.update().where(OutboxMessage.dedup_key.like("batch:%"))
+                        .values(next_attempt_at=later))
+    sender, seen = make_sender(Client()), []
+
+    def send(msg: OutboxMessage) -> None:
+        with db.session_factory()() as other:  # what a crash right now would leave behind
+            rows = dict(other.execute(select(OutboxMessage.id, OutboxMessage.status)
+                                      .where(OutboxMessage.dedup_key.like("batch:%"))).all())
+        seen.append((rows[msg.id], [rows[i] for i in sorted(rows) if i < msg.id]))
+        sender(msg)
+
+    if hasattr(sender, "prepare"):
+        send.prepare = sender.prepare
+    statements, commits, me = [], [], threading.current_thread()  # not the service's own drainer
+
+    def listen_sql(conn, cursor, sql, *rest):
+        if threading.current_thread() is me:
+            statements.append(sql)
+
+    def listen_commit(conn):
+        if threading.current_thread() is me:
+            commits.append(1)
+
+    event.listen(Engine, "before_cursor_execute", listen_sql)
+    event.listen(Engine, "commit", listen_commit)
+    try:
+        delivered = drain(db.session_factory(), send, now=later)
+    finally:
+        event.remove(Engine, "before_cursor_execute", listen_sql)
+        event.remove(Engine, "commit", listen_commit)
+    # the 8 in the window are sent; the 4 outside fall back to the template channel for the next drain
+    assert delivered == 8 and len(seen) == 12
+    assert all(status == "attempting" for status, _ in seen)
+    assert all(set(before) <= {"sent", "pending"} for _, before in seen)  # earlier outcomes already committed
+    window_reads = [s for s in statements if "FROM resident" in s]
+    assert len(window_reads) == 1, window_reads
+    assert len(commits) <= len(recipients) + 2, len(commits)  # the lease, one per push, the last outcome
+    with db.session_factory()() as session:
+        rows = session.execute(select(OutboxMessage.openid, OutboxMessage.status, OutboxMessage.channel,
+                                      OutboxMessage.attempts, OutboxMessage.claimed_until)
+                               .where(OutboxMessage.dedup_key.like("batch:%"))).all()
+    assert {(o, s, c, a, u) for o, s, c, a, u in rows} == {
+        ("o-demo-worker-1", "sent", "customer_service", 1, None),
+        ("o-demo-worker-2", "sent", "customer_service", 1, None),
+        ("o-batch-never-wrote", "pending", "template", 1, None),
+    }
+    assert len(clean.pushes("o-demo-worker-1", "custom")) >= 4

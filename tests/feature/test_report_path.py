@@ -53,6 +53,51 @@ def test_a_report_costs_a_bounded_number_of_statements(wx, clean):
     assert [e.action for e in saved.timeline] == ["report", "assign"]
 
 
+@contextmanager
+def redis_round_trips():
+    """The Redis commands of the service's request threads, one list per round trip (a pipeline is one)."""
+    import redis
+    from redis.client import Pipeline
+
+    trips: list[list[str]] = []
+    plain, piped = redis.Redis.execute_command, Pipeline.execute
+
+    def mine() -> bool:
+        return threading.current_thread().name.startswith("AnyIO worker")
+
+    def execute_command(self, *args, **options):
+        if mine() and not isinstance(self, Pipeline):
+            trips.append([str(args[0]).upper()])
+        return plain(self, *args, **options)
+
+    def execute(self, *args, **options):
+        if mine() and self.command_stack:
+            trips.append([str(cmd[0][0]).upper() for cmd in self.command_stack])
+        return piped(self, *args, **options)
+
+    redis.Redis.execute_command, Pipeline.execute = execute_command, execute
+    try:
+        yield trips
+    finally:
+        redis.Redis.execute_command, Pipeline.execute = plain, piped
+
+
+def test_a_report_costs_three_redis_round_trips(wx, clean):
+    """Issue 18: the nonce; the claim with the rate limit's count, the dialog and the caches'
+    revision tokens (grid tree, roles); the reply recorded with the new dialog — not one call each."""
+    wx.text("o-warm-redis", "幸福小区5栋门口垃圾没人清理")
+    with redis_round_trips() as trips:
+        reply = wx.text("o-lean-redis", "幸福小区3栋楼道灯坏了，晚上黑漆漆的")
+    assert NUMBER.search(reply.text)
+    assert len(trips) <= 3, trips
+    number = NUMBER.search(reply.text).group(0)
+    assert get_store().get_dialog("o-lean-redis")["number"] == number  # the follow-up dialog was written
+    assert wx.text("o-lean-redis", "跳过").text  # and is read back: the follow-up answers, no new event
+    with db.session_factory()() as session:
+        reporter_events = session.scalars(select(Event.number).where(Event.text.like("%楼道灯坏了，晚上%"))).all()
+    assert reporter_events == [number]
+
+
 def test_grid_cache_answers_without_sql_and_walks_up_the_tree(clean):
     with db.session_factory()() as session:
         gridindex.current(session)
@@ -94,3 +139,23 @@ def _event(number: str) -> Event:
         found = session.scalar(select(Event).where(Event.number == number))
         found.grid, found.timeline  # noqa: B018 -- load before the session closes
         return found
+
+
+def test_a_first_delivery_is_not_looked_up_and_a_retry_after_redis_lost_its_claim_finds_its_event(wx, clean):
+    """Issue 18: a fresh claim says no earlier delivery reached the database, so the report skips its
+    source_key lookup; when Redis lost the claim (a restart, a flush) WeChat's retry is fresh too,
+    the unique key refuses a second event and the retry is answered with the first one's number."""
+    from bot.wechat.wechat_side import message_xml
+
+    wx.text("o-warm-first", "幸福小区5栋门口垃圾没人清理")
+    body = message_xml("o-first-delivery", "text", {"Content": "幸福小区2栋电梯坏了", "MsgId": 918_000_001})
+    with statements() as seen_sql:
+        first = wx.post_xml(body)
+    number = NUMBER.search(first.text).group(0)
+    lookups = [s for s in seen_sql if s == "SELECT"]
+    assert len(lookups) <= 2, seen_sql  # the grid's worker and the duplicate check: no source_key lookup
+    get_store().r.flushdb()  # Redis forgot every claim and reply
+    again = wx.post_xml(body)  # WeChat's retry of the same message
+    assert NUMBER.search(again.text).group(0) == number
+    with db.session_factory()() as session:
+        assert session.scalars(select(Event.number).where(Event.text == "幸福小区2栋电梯坏了")).all() == [number]
