@@ -146,9 +146,10 @@ class Load:
 def handle(session: Session, incoming: Incoming, store: Store, data: dict | None = None) -> str | None:
     """The routers' reply to one message, in the caller's unit of work (not committed here)."""
     ctx = Context(incoming=incoming, session=session, store=store, data=data or {})
-    if incoming.text.strip() and session.get_bind().dialect.name == "sqlite":
-        # Classified before the first write: SQLite has one writer, and a message being stored
-        # first must not wait for the classifier of a handler that holds the write lock.
+    if incoming.text.strip():
+        # Classified before the first write (touch_resident): a slow classification must not hold
+        # the resident's row lock — their next message would wait behind it — nor, on SQLite, the
+        # one writer's lock that a message being stored first waits for.
         ctx.classification  # noqa: B018 - cached on the context for the routers' filters
     if incoming.msg_type != "event" or incoming.event == "subscribe":
         touch_resident(session, incoming.openid)
