@@ -8,6 +8,7 @@ service processes sharing one Redis run each job once. The embedded store is sin
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,13 +32,17 @@ class Scheduler:
         self.owner = uuid.uuid4().hex
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
         self.leader = False
+        self._leading = threading.Lock()
 
     def is_leader(self) -> bool:
-        was = self.leader
-        self.leader = self.runtime.store.acquire_lock(LEADER_LOCK, LEADER_TTL, self.owner) is not None
-        if self.leader != was:
-            log.info("scheduler leadership %s", "taken" if self.leader else "lost")
-        return self.leader
+        # Jobs run in several threads and two may ask at once (at start, every at_start job does):
+        # one at a time, so a change of leadership is seen, and logged, once.
+        with self._leading:
+            was = self.leader
+            self.leader = self.runtime.store.acquire_lock(LEADER_LOCK, LEADER_TTL, self.owner) is not None
+            if self.leader != was:
+                log.info("scheduler leadership %s", "taken" if self.leader else "lost")
+            return self.leader
 
     def every(self, seconds: float, job: Job, name: str | None = None, at_start: bool = False) -> None:
         """Run `job(runtime)` every `seconds` on the leader; `at_start` also runs it right away (catch-up)."""

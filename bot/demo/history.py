@@ -44,6 +44,7 @@ from settings import get_settings
 
 SEED = 17
 DAYS = 92
+RECENT_ORDER_FATES = {4: "completed", 2: "accepted", 0: "offered"}  # days back → state now
 MARKER = "o-demo-history-00"
 RESIDENTS = 40
 
@@ -351,7 +352,9 @@ def _orders(session, rng, clock, residents, grids, base_url: str) -> int:
         session.add(order)
         session.flush()
         steps = [(created, "order", "requested", "resident", "", f"{service}：{order.note}")]
-        fate = "rated" if back > 5 else rng.choice(["requested", "offered", "accepted", "completed"])
+        # The last few days' orders are one of each open state, not drawn: how many draws came before
+        # depends on the time of day (a day's slot later than now is redrawn), and a draw could miss one.
+        fate = "rated" if back > 5 else RECENT_ORDER_FATES.get(back, "offered")
         if back > 5 and rng.random() < 0.1:
             fate = "cancelled"
         offered = created + timedelta(minutes=2)

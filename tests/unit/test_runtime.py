@@ -77,3 +77,22 @@ def test_close_disposes_engine_store_and_components():
     runtime.close()
     assert part.closed and disposed == [engine]
     assert runtime.component(Closable) is not part  # a closed runtime starts from nothing
+
+
+def test_leadership_asked_from_many_job_threads_at_once_is_taken_once(caplog):
+    """Every at_start job asks at start, each in its own thread: one leadership, one log line."""
+    runtime = Runtime(store=embedded())
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        barrier.wait()
+        runtime.jobs.is_leader()
+
+    with caplog.at_level("INFO", logger="bot.core.scheduler"):
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert [r.getMessage() for r in caplog.records] == ["scheduler leadership taken"]
+    runtime.close()
