@@ -219,6 +219,7 @@ def test_an_empty_alias_cell_keeps_existing_aliases(site, tmp_path, empty):
     with db.session_factory()() as session:
         assert session.scalar(select(Grid.aliases).where(Grid.name == "东亭一网格")) == before
     renamed = (header + row.format(aliases="东亭新村")).encode()
-    client.post("/api/grids/import", files={"file": ("grids.csv", renamed)}, headers={"X-CSRF-Token": csrf})
+    again = client.post("/api/grids/import", files={"file": ("grids.csv", renamed)}, headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 200, again.text
     with db.session_factory()() as session:
         assert session.scalar(select(Grid.aliases).where(Grid.name == "东亭一网格")) == "东亭新村"
