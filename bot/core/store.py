@@ -291,6 +291,12 @@ class DeliveryStore:
         # report need not look its source_key up (an orphaned or degraded claim is not fresh).
         self.first_delivery = delivery.fresh
 
+    @classmethod
+    def claimed_elsewhere(cls, store: Store, openid: str) -> DeliveryStore:
+        """A view of a delivery whose claim was not read here (the handler thread that was overtaken
+        took it, or it was stored first): nothing read ahead, and not a first delivery."""
+        return cls(store, openid, Delivery(limited=False, dialog=None, prefetched=False))
+
     def distrust(self) -> None:
         """The database knew the message after all (Redis lost the claim): handle it again, looking up."""
         self.first_delivery = False

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
 from bot.core.db import insert_ignore, session_factory, utcnow
-from bot.core.store import Delivery, DeliveryStore, Store, get_store
+from bot.core.store import DeliveryStore, Store, get_store
 from bot.domain.models import Event, InboxMessage
 from bot.domain.numbering import next_number
 from bot.domain.vocabulary import find_number
@@ -258,7 +258,7 @@ def _process(factory: sessionmaker[Session], store: Store, message_id: int) -> i
             return 0
         incoming = Incoming(**message.payload)
         # Not a first delivery: the report looks its source_key up; dialog changes wait for the commit.
-        view = DeliveryStore(store, incoming.openid, Delivery(limited=False, dialog=None, prefetched=False))
+        view = DeliveryStore.claimed_elsewhere(store, incoming.openid)
         try:
             reply = handle(session, incoming, view, {"reserved_number": message.number})
             text = _outcome(session, message, reply)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from wechatpy.crypto import WeChatCrypto
 
 from bot.core.db import session_factory
-from bot.core.store import Claim, Delivery, DeliveryStore, get_store
+from bot.core.store import Claim, DeliveryStore, get_store
 from bot.wechat import inbox, protocol
 from bot.wechat.inbox import SORRY, Ticket
 from bot.wechat.protocol import BadRequest, Forbidden
@@ -137,12 +137,8 @@ async def _answer_in_time(request: Request, incoming: Incoming, ticket: Ticket) 
 
 async def _store_first(request: Request, incoming: Incoming, *, claim: bool) -> str | None:
     """Stored first from the event loop's side: `claim` when no handler thread claimed it."""
-    return await _in_intake(request, lambda: inbox.defer(incoming, view=None if claim else _claimed(incoming)))
-
-
-def _claimed(incoming: Incoming) -> DeliveryStore:
-    """A view of a delivery that the (overtaken) handler thread claimed already."""
-    return DeliveryStore(get_store(), incoming.openid, Delivery(limited=False, dialog=None, prefetched=False))
+    view = None if claim else DeliveryStore.claimed_elsewhere(get_store(), incoming.openid)
+    return await _in_intake(request, lambda: inbox.defer(incoming, view=view))
 
 
 async def _in_intake(request: Request, fn, *args):
