@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from bot.core.runtime import current
@@ -76,9 +78,38 @@ def build_engine() -> Engine:
     # Enough pooled connections for every thread that holds one at once (the webhook's and the
     # intake's, the scheduler, admin): past the pool, each checkout opened and closed a connection.
     settings = get_settings()
-    return create_engine(url, pool_pre_ping=True, pool_size=settings.threads + settings.intake_threads + 4,
-                         max_overflow=10,
-                         connect_args={"connect_timeout": 2} if url.startswith("postgresql") else {})
+    engine = create_engine(url, pool_size=settings.threads + settings.intake_threads + 4, max_overflow=10,
+                           connect_args={"connect_timeout": 2} if url.startswith("postgresql") else {})
+    ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE = 1.0  # seconds a pooled connection may rest before it is pinged on checkout
+
+
+def ping_when_idle(engine: Engine, after: float = PING_AFTER_IDLE) -> None:
+    """Ping a pooled connection on checkout only if it rested `after` seconds or more.
+
+    pool_pre_ping pings on every checkout: a round trip per unit of work, two per report. A
+    connection that rested is the one a database restart or an idle timeout may have closed; one
+    handed back a moment ago was alive then, and should it have died since, the error invalidates
+    the pool, so the next checkout connects afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def _rested_from(dbapi_connection, record) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, proxy) -> None:
+        since = record.info.pop("checked_in_at", None)
+        if since is None or time.monotonic() - since < after:
+            return  # just connected, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # the pool discards this connection and checks out another (a fresh one if need be)
+            raise DisconnectionError(f"pooled connection found dead after {time.monotonic() - since:.0f} s") \
+                from exc
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -122,7 +122,9 @@ def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None],
     reports must not leave pushes one interval per 50 behind); returns how many were delivered.
 
     `send` may have a `prepare(session, messages)`, called once per batch before its sends, to look
-    up in one query what each send would otherwise ask for on its own."""
+    up in one query what each send would otherwise ask for on its own; and a `choose(message)`, the
+    channel it would send on (raising PushError when none reaches the recipient now): a channel
+    known in advance to fail is then not attempted, and the push takes its fallback at once."""
     started, delivered = time.monotonic(), 0
     while True:
         claimed, sent = _drain_batch(factory, send, now or utcnow())
@@ -145,13 +147,24 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
         prepare = getattr(send, "prepare", None)
         if prepare is not None:  # what every send of the batch needs, in one query (the service window)
             prepare(session, messages)
+        choose = getattr(send, "choose", None)
         outcome = None
         for msg in messages:
             sql = session.connection()  # Core statements on the session's connection: no ORM bookkeeping
             if outcome is not None:  # the previous outcome rides in this message's commit
                 sql.execute(outcome)
+                outcome = None
+            changes = {}
+            if choose is not None:  # a channel known not to reach them now is skipped before the attempt
+                try:
+                    channel = choose(msg)
+                except PushError as exc:
+                    outcome = _set(msg.id, claimed_until=None, **_failed(msg, now, exc))
+                    continue
+                if channel != msg.channel:
+                    msg.channel = changes["channel"] = channel
             msg.status, msg.attempts = "attempting", msg.attempts + 1
-            sql.execute(_set(msg.id, status="attempting", attempts=msg.attempts))
+            sql.execute(_set(msg.id, status="attempting", attempts=msg.attempts, **changes))
             session.commit()  # recorded before the request leaves: a crash now is not a blind resend
             values = _send_one(send, msg, now)
             delivered += values["status"] == "sent"
@@ -175,14 +188,18 @@ def _send_one(send: Callable[[OutboxMessage], None], msg: OutboxMessage, now: da
         log.error("push %s to %s may have been delivered (%s): held, not resent", msg.id, msg.openid, exc)
         return {"status": "unknown", "last_error": str(exc)[:500]}
     except PushError as exc:
-        error = str(exc)[:500]
-        if exc.fallback and exc.fallback != msg.channel:
-            return {"status": "pending", "channel": exc.fallback, "next_attempt_at": now, "last_error": error}
-        return _retry_or_give_up(msg, now, error, retry=exc.retry)
+        return _failed(msg, now, exc)
     except Exception as exc:  # a bug or network error must not lose the message
         log.exception("push %s failed", msg.id)
         return _retry_or_give_up(msg, now, repr(exc)[:500], retry=True)
     return {"status": "sent", "sent_at": utcnow()}
+
+
+def _failed(msg: OutboxMessage, now: datetime, exc: PushError) -> dict:
+    error = str(exc)[:500]
+    if exc.fallback and exc.fallback != msg.channel:
+        return {"status": "pending", "channel": exc.fallback, "next_attempt_at": now, "last_error": error}
+    return _retry_or_give_up(msg, now, error, retry=exc.retry)
 
 
 def _retry_or_give_up(msg: OutboxMessage, now: datetime, error: str, *, retry: bool) -> dict:

@@ -74,14 +74,16 @@ async def receive(request: Request) -> Response:
         body = await _read_body(request, s.wechat_max_body)
         protocol.verify(s.wechat_token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", ""),
                         window=s.wechat_timestamp_window)
-        # The signature covers timestamp and nonce, not the body (plaintext mode): a captured
-        # signature replayed with another body is refused; WeChat's own retries repeat the body.
-        nonce_key = f"{q.get('timestamp')}:{q.get('nonce')}:{q.get('signature')}"
-        fresh = await _in_intake(request, get_store().same_body_for_nonce, nonce_key,
-                                 hashlib.sha1(body).hexdigest(), 2 * s.wechat_timestamp_window)
-        if not fresh:
-            raise Forbidden("replayed signature with a different body")
         crypto = _crypto()
+        if crypto is None:
+            # In plaintext mode the signature covers timestamp and nonce, not the body: a captured
+            # signature replayed with another body is refused; WeChat's own retries repeat the body.
+            # (In safe mode msg_signature covers the encrypted body, so decrypt refuses that replay.)
+            nonce_key = f"{q.get('timestamp')}:{q.get('nonce')}:{q.get('signature')}"
+            fresh = await _in_intake(request, get_store().same_body_for_nonce, nonce_key,
+                                     hashlib.sha1(body).hexdigest(), 2 * s.wechat_timestamp_window)
+            if not fresh:
+                raise Forbidden("replayed signature with a different body")
         if crypto is not None and q.get("encrypt_type") == "aes":
             body = protocol.decrypt(body, crypto, s.wechat_token, q.get("msg_signature", ""),
                                     q.get("timestamp", ""), q.get("nonce", ""), s.wechat_timestamp_window)

@@ -193,6 +193,31 @@ def test_aes_forged_msg_signature_is_403(wx_aes):
     assert count(Event) == 0
 
 
+def test_aes_replay_of_a_captured_delivery_with_another_envelope_is_403(wx_aes):
+    """In safe mode msg_signature covers the encrypted body: a captured delivery's signatures
+    replayed with another envelope are refused, and its own retry still gets the first answer."""
+    params = wx_aes.signed_params()
+
+    def envelope(openid: str, content: str, msg_id: int) -> tuple[bytes, str]:
+        xml = wx_aes.crypto.encrypt_message(message_xml(openid, "text", {"Content": content, "MsgId": msg_id}),
+                                            params["nonce"], params["timestamp"])
+        parsed = xmltodict.parse(xml)["xml"]
+        body = f"<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{parsed['Encrypt']}]]></Encrypt></xml>"
+        return body.encode(), parsed["MsgSignature"]
+
+    def post(body: bytes, msg_signature: str):
+        return wx_aes.http.post(f"{wx_aes.base_url}/wechat", content=body,
+                                params={**params, "encrypt_type": "aes", "msg_signature": msg_signature})
+
+    body, signature = envelope("o-aes-replay", "东亭小区路灯不亮", 778001)
+    first = post(body, signature)
+    assert first.status_code == 200 and "<Encrypt>" in first.text
+    assert post(body, signature).status_code == 200  # WeChat's retry: the same envelope
+    forged, _ = envelope("o-aes-attacker", "恶意内容", 778002)
+    assert post(forged, signature).status_code == 403
+    assert count(Event) == 1
+
+
 def test_aes_mode_refuses_plaintext_posts(clean):
     clean.configure(wechat_aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
     plain = clean.wechat(aes=False)

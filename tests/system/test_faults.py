@@ -185,3 +185,36 @@ def test_database_down_gets_a_quick_apology_and_writes_nothing(tmp_path):
         assert len(numbers_in(url)) == 2
     finally:
         drop_database(url)
+
+
+def test_a_pooled_connection_closed_while_it_rested_is_replaced_and_a_busy_one_is_not_pinged():
+    """The pool pings only connections that rested (bot.core.db.ping_when_idle): a connection the
+    server closed while it sat in the pool (a restart, an idle timeout) is replaced on checkout,
+    without an error; one handed back a moment ago costs no round trip."""
+    import psycopg
+
+    from bot.core.db import ping_when_idle
+    from tests.support.procs import PG_ADMIN
+
+    url = scratch_database("weilinli_fault_ping")
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, after=0.3)
+    pings = []
+    real_ping = engine.dialect.do_ping
+    engine.dialect.do_ping = lambda conn: pings.append(1) or real_ping(conn)
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        for _ in range(5):  # busy: checked out again at once, never pinged
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == first
+        assert pings == []
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:  # the server closes it while it rests
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone()[0]
+        time.sleep(0.5)
+        with engine.connect() as conn:
+            second = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert second != first and pings == [1]
+    finally:
+        engine.dispose()
+        drop_database(url)

@@ -67,11 +67,19 @@ class Sender:
         known = self.windows.get(openid)
         return in_service_window(openid) if known is None else known
 
-    def __call__(self, message: OutboxMessage) -> None:
+    def choose(self, message: OutboxMessage) -> str:
+        """The channel that reaches the recipient now: a customer-service message outside the
+        48-hour window goes as a template message instead (no request is wasted on 45015)."""
         if message.channel == "customer_service" and not self.in_window(message.openid):
             if template_warnings():  # no channel reaches them now: wait for the window to reopen
                 raise PushError("outside the 48-hour window and no template id configured", retry=True)
-            raise PushError("outside the 48-hour customer-service window", fallback="template")
+            return "template"
+        return message.channel
+
+    def __call__(self, message: OutboxMessage) -> None:
+        chosen = self.choose(message)
+        if chosen != message.channel:
+            raise PushError("outside the 48-hour customer-service window", fallback=chosen)
         channel = CHANNELS.get(message.channel)
         if channel is None:
             raise PushError(f"unknown channel {message.channel}", retry=False)
