@@ -108,6 +108,11 @@ def _after(event: Event) -> None:
         flag_modified(event, "updated_at")  # the follow-up write keeps updated_at at the change's moment
 
 
+def write_new(session: Session, event: Event) -> None:
+    """Write an event built outside the session, with its timeline so far (bot/domain/states.py)."""
+    EVENTS.insert_new(session, event)
+
+
 def record_creation(session: Session, event: Event, *, actor: str, actor_name: str = "", note: str = ""):
     """The first timeline row: the event comes into being as `reported` (written with the event's flush)."""
     return EVENTS.record_start(session, event, "report", at=event.created_at, actor=actor, actor_name=actor_name,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from bot.core.db import upsert_for
+from bot.core.db import upsert_for_dialect
 from bot.domain.models import DailyCounter
 from bot.domain.vocabulary import day_key, format_number, local_now
 
@@ -24,19 +26,22 @@ def next_number(session: Session, now: datetime | None = None, *, inline: bool =
     first): the row is locked for one INSERT, and a second connection is saved.
     """
     bind = session.get_bind()
-    insert = upsert_for(session)
+    statement = _take_statement(bind.dialect.name)
     if bind.dialect.name == "postgresql" and not inline:  # a plain connection: cheaper than an ORM session
         with bind.connect() as own:
-            return _take(own.execution_options(isolation_level="AUTOCOMMIT"), insert, now)
-    return _take(session, insert, now)
+            return _take(own.execution_options(isolation_level="AUTOCOMMIT"), statement, now)
+    return _take(session, statement, now)
 
 
-def _take(executor: Session | Connection, insert, now: datetime | None) -> str:
-    key = day_key(local_now(now))
+@cache
+def _take_statement(dialect: str):
+    """Built once per dialect: the day's key is the parameter (this runs for every report)."""
     table = DailyCounter.__table__
-    value = executor.execute(
-        insert(table).values(key=key, value=1)
-        .on_conflict_do_update(index_elements=[table.c.key], set_={"value": table.c.value + 1})
-        .returning(table.c.value)
-    ).scalar_one()
-    return format_number(key, value)
+    return (upsert_for_dialect(dialect)(table).values(key=bindparam("key", type_=table.c.key.type), value=1)
+            .on_conflict_do_update(index_elements=[table.c.key], set_={"value": table.c.value + 1})
+            .returning(table.c.value))
+
+
+def _take(executor: Session | Connection, statement, now: datetime | None) -> str:
+    key = day_key(local_now(now))
+    return format_number(key, executor.execute(statement, {"key": key}).scalar_one())

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import inspect, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import MANYTOONE, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.core.db import utcnow
@@ -98,8 +99,9 @@ class StateMachine:
         entry = self.entry(at=now, actor=actor, actor_name=actor_name, action=action, from_status=expected,
                            to_status=target, note=note)
         thing.timeline.append(entry)  # before add: a lazy load of the list must not autoflush it in twice
-        session.add(entry)
-        session.flush()
+        if not inspect(thing).transient:  # a transient thing is written later, whole, by insert_new
+            session.add(entry)
+            session.flush()
         return entry
 
     def _compare_and_set(self, session: Session, thing, action: str, expected: str, changes: dict) -> None:
@@ -123,5 +125,55 @@ class StateMachine:
         entry = self.entry(at=at, actor=actor, actor_name=actor_name, action=action, from_status=None,
                            to_status=thing.status, note=note)
         thing.timeline.append(entry)  # before add, as in apply
-        session.add(entry)
+        if not inspect(thing).transient:
+            session.add(entry)
         return entry
+
+    def insert_new(self, session: Session, thing) -> None:
+        """Write a thing built outside the session (transient) and its timeline rows so far: one
+        INSERT … RETURNING for the thing, one for its rows, instead of the unit of work's flush (this
+        runs for every report). The objects then are persistent, as if just loaded: nothing of them
+        is left to write, and reading any column asks no query."""
+        mapper = inspect(type(thing))
+        sql = session.connection()
+        _loaded(thing, sql.execute(_inserting(mapper.local_table), _row(thing)).one())
+        [(_, foreign_key)] = mapper.relationships["timeline"].local_remote_pairs
+        entries = list(thing.timeline)
+        if entries:
+            values = [{**_row(e), foreign_key.key: thing.id} for e in entries]
+            entry_table = inspect(self.entry).local_table
+            if all(v.keys() == values[0].keys() for v in values):  # one statement, built once
+                rows = sql.execute(_inserting(entry_table), values).all()
+            else:
+                rows = sql.execute(entry_table.insert().values(values).returning(*entry_table.c)).all()
+            for entry, entry_row in zip(entries, rows, strict=True):
+                _loaded(entry, entry_row)  # the whole row: right even if RETURNING came back in another order
+                make_transient_to_detached(entry)
+            set_committed_value(thing, "timeline", sorted(entries, key=lambda e: e.id))
+        make_transient_to_detached(thing)
+        session.add(thing)  # detached → persistent; its entries follow by cascade, with nothing to write
+
+
+@cache
+def _inserting(table):
+    """INSERT … RETURNING every column, the values as parameters: built once per table."""
+    return table.insert().returning(*table.c, sort_by_parameter_order=True)
+
+
+def _row(thing) -> dict[str, Any]:
+    """The column values of a transient object, with its many-to-one relationships' keys: what a
+    flush would INSERT (columns never set get their Core defaults)."""
+    mapper, state = inspect(type(thing)), inspect(thing)
+    values = {prop.columns[0].key: state.dict[prop.key] for prop in mapper.column_attrs if prop.key in state.dict}
+    for rel in mapper.relationships:
+        if rel.direction is MANYTOONE and rel.key in state.dict:
+            related = state.dict[rel.key]
+            for local, remote in rel.local_remote_pairs:
+                values[local.key] = None if related is None else getattr(related, remote.key)
+    return values
+
+
+def _loaded(thing, row) -> None:
+    mapper = inspect(type(thing))
+    for prop in mapper.column_attrs:
+        set_committed_value(thing, prop.key, row._mapping[prop.columns[0]])

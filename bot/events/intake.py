@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 import nlp
-from bot.core.db import upsert_for, utcnow
-from bot.domain.lifecycle import record_creation, transition
+from bot.core.db import UTCDateTime, upsert_for_dialect, utcnow
+from bot.domain.lifecycle import record_creation, transition, write_new
 from bot.domain.models import Attachment, Event, Follower, Grid, InboxMessage, Resident
 from bot.domain.numbering import next_number
 from bot.events import urgent
@@ -82,25 +84,31 @@ def resident(session: Session, openid: str) -> Resident:
 def touch_resident(session: Session, openid: str) -> Resident:
     """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window.
     One upsert statement, which also loads the resident: this runs for every incoming message."""
-    now = utcnow()
-    insert = upsert_for(session)
-    person = session.scalars(
-        insert(Resident).values(openid=openid, subscribed=True, last_message_at=now, created_at=now)
-        .on_conflict_do_update(index_elements=[Resident.openid], set_={"last_message_at": now, "subscribed": True})
-        .returning(Resident),
-        execution_options={"populate_existing": True},
-    ).one()
+    person = session.scalars(_touch_statement(session.get_bind().dialect.name),
+                             {"openid": openid, "now": utcnow()},
+                             execution_options={"populate_existing": True}).one()
     session.info[("resident", openid)] = person
     return person
+
+
+@cache
+def _touch_statement(dialect: str):
+    """Built once per dialect, as _SAME_PROBLEM below."""
+    now = bindparam("now", type_=UTCDateTime())
+    return (upsert_for_dialect(dialect)(Resident)
+            .values(openid=bindparam("openid", type_=String()), subscribed=True, last_message_at=now, created_at=now)
+            .on_conflict_do_update(index_elements=[Resident.openid], set_={"last_message_at": now, "subscribed": True})
+            .returning(Resident))
 
 
 def report(session: Session, data: Report, grid_hint: Grid | None = None,
            classification: nlp.Classification | None = None) -> Reported:
     """Create the event, classify, route and assign it — idempotent on `source_key`.
 
-    Everything is decided before the event is added, so it is written in one flush: one INSERT of
-    the event and one of its timeline rows, no UPDATE after (this runs for every report). A
-    `first_delivery` skips the source_key lookup; the unique key still refuses a second event."""
+    Everything is decided before the event is written, on an object outside the session, so it is
+    written by two INSERTs (the event, its timeline rows) and no flush or UPDATE after (this runs
+    for every report). A `first_delivery` skips the source_key lookup; the unique key still
+    refuses a second event."""
     if data.source_key and not data.first_delivery:
         existing = session.scalar(select(Event).where(Event.source_key == data.source_key))
         if existing is not None:
@@ -119,18 +127,29 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
     with session.no_autoflush:
         grid, event.place_text = _locate(session, data, result)
         if grid is not None and person.grid_id != grid.id:
-            person.grid = grid
+            _move(session, person, grid)
         near = grid or grid_hint or _last_grid(session, person)
         routed = _urgent_route(session, route(session, near, event.grade), event)
     event.number = data.number or next_number(session)
     rounds.start_round(event, now, new_round=False)
-    session.add(event)
     record_creation(session, event, actor="resident", note=data.text[:500])
+    _assign(session, event, routed)
+    write_new(session, event)
     if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
         _attach(session, event, data, flush=False)
-    _route_event(session, event, routed=routed, near=near)
+    _announce(session, event, routed, near)
     session.flush()
     return Reported(event, routed, created=True, duplicate=find_duplicate(session, event))
+
+
+_MOVE = Resident.__table__.update().where(Resident.__table__.c.id == bindparam("resident_id"))
+
+
+def _move(session: Session, person: Resident, grid: Grid) -> None:
+    """Where the resident reported now: one UPDATE, and the object says so (no flush to find it)."""
+    session.connection().execute(_MOVE, {"resident_id": person.id, "grid_id": grid.id})
+    set_committed_value(person, "grid_id", grid.id)
+    set_committed_value(person, "grid", grid)
 
 
 def still_stored(session: Session, openid: str, number: str) -> bool:
@@ -150,6 +169,16 @@ def _urgent_route(session: Session, routed: Route, event: Event) -> Route:
     return Route(routed.grid, worker, f"grid:{worker.grid_id}") if worker is not None else routed
 
 
+# Built once: a statement built per call costs more CPU than its round trip (this runs per report).
+_SAME_PROBLEM = (
+    select(Event.number, Event.status, Event.lat, Event.lng)
+    .where(Event.grid_id == bindparam("grid_id"), Event.category == bindparam("category"),
+           Event.subcategory == bindparam("subcategory"), Event.id != bindparam("id"),
+           Event.status.in_(Event.OPEN_STATES), Event.created_at >= bindparam("since"))
+    .order_by(Event.id.desc()).limit(10)
+)
+
+
 def find_duplicate(session: Session, event: Event) -> Duplicate | None:
     """An open event about the same problem: same grid, category and subcategory (a category alone
     puts a gas smell and a neighbour who no longer answers together), recent, and within 50 m when
@@ -157,13 +186,8 @@ def find_duplicate(session: Session, event: Event) -> Duplicate | None:
     if event.grid_id is None or event.category == "other" or not event.subcategory:
         return None
     since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
-    candidates = session.execute(
-        select(Event.number, Event.status, Event.lat, Event.lng)
-        .where(Event.grid_id == event.grid_id, Event.category == event.category,
-               Event.subcategory == event.subcategory, Event.id != event.id,
-               Event.status.in_(Event.OPEN_STATES), Event.created_at >= since)
-        .order_by(Event.id.desc()).limit(10)
-    )
+    candidates = session.execute(_SAME_PROBLEM, {"grid_id": event.grid_id, "category": event.category,
+                                                 "subcategory": event.subcategory, "id": event.id, "since": since})
     for number, status, lat, lng in candidates:
         both_located = None not in (event.lat, event.lng, lat, lng)
         if both_located and metres(event.lat, event.lng, lat, lng) > DUPLICATE_METRES:
@@ -239,16 +263,25 @@ def _current_route(event: Event) -> Route:
 def _route_event(session: Session, event: Event, grid: Grid | None = None, *, routed: Route | None = None,
                  near: Grid | None = None) -> Route:
     routed = routed or _urgent_route(session, route(session, grid, event.grade), event)
+    _assign(session, event, routed)
+    _announce(session, event, routed, near)
+    return routed
+
+
+def _assign(session: Session, event: Event, routed: Route) -> None:
     event.grid = routed.grid
     event.unit = routed.unit
     event.worker = routed.worker
     if routed.unit != "dispatch":
         transition(session, event, "assign", actor="system", actor_name="系统", note=f"派至{routed.label}")
-        if not event.urgent:  # the urgent alert below is the task push
-            notices.task_assigned(session, event)
+
+
+def _announce(session: Session, event: Event, routed: Route, near: Grid | None) -> None:
+    """The pushes of a routing: the task to the worker, or for an urgent event the alert."""
     if event.urgent:
         urgent.alert(session, event, near or routed.grid)
-    return routed
+    elif routed.unit != "dispatch":
+        notices.task_assigned(session, event)
 
 
 def describe(session: Session, event: Event, text: str) -> Event:
