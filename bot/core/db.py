@@ -65,6 +65,26 @@ def upsert_for_dialect(name: str):
     return insert
 
 
+def as_loaded(session: Session, model, row):
+    """The session's `model` object for a row that a Core statement returned (every column), as a
+    query would have loaded it: the object already in the session, refreshed, or a new one attached
+    (an ORM-enabled INSERT … RETURNING costs several times the statement itself)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm import make_transient_to_detached
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    columns = inspect(model).column_attrs
+    key = session.identity_key(model, row._mapping[inspect(model).primary_key[0]])
+    found = session.identity_map.get(key)
+    target = found if found is not None else model()
+    for prop in columns:
+        set_committed_value(target, prop.key, row._mapping[prop.columns[0]])
+    if found is None:
+        make_transient_to_detached(target)
+        session.add(target)
+    return target
+
+
 def insert_ignore(session: Session, model, **values) -> int | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip; None when the row existed."""
     return session.execute(_insert_ignore(session.get_bind().dialect.name, model), values).scalar()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 import nlp
-from bot.core.db import UTCDateTime, upsert_for_dialect, utcnow
+from bot.core.db import UTCDateTime, as_loaded, upsert_for_dialect, utcnow
 from bot.domain.lifecycle import record_creation, transition, write_new
 from bot.domain.models import Attachment, Event, Follower, Grid, InboxMessage, Resident
 from bot.domain.numbering import next_number
@@ -84,9 +84,9 @@ def resident(session: Session, openid: str) -> Resident:
 def touch_resident(session: Session, openid: str) -> Resident:
     """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window.
     One upsert statement, which also loads the resident: this runs for every incoming message."""
-    person = session.scalars(_touch_statement(session.get_bind().dialect.name),
-                             {"openid": openid, "now": utcnow()},
-                             execution_options={"populate_existing": True}).one()
+    row = session.connection().execute(_touch_statement(session.get_bind().dialect.name),
+                                       {"openid": openid, "now": utcnow()}).one()
+    person = as_loaded(session, Resident, row)
     session.info[("resident", openid)] = person
     return person
 
@@ -94,11 +94,11 @@ def touch_resident(session: Session, openid: str) -> Resident:
 @cache
 def _touch_statement(dialect: str):
     """Built once per dialect, as _SAME_PROBLEM below."""
-    now = bindparam("now", type_=UTCDateTime())
-    return (upsert_for_dialect(dialect)(Resident)
+    now, table = bindparam("now", type_=UTCDateTime()), Resident.__table__
+    return (upsert_for_dialect(dialect)(table)
             .values(openid=bindparam("openid", type_=String()), subscribed=True, last_message_at=now, created_at=now)
-            .on_conflict_do_update(index_elements=[Resident.openid], set_={"last_message_at": now, "subscribed": True})
-            .returning(Resident))
+            .on_conflict_do_update(index_elements=[table.c.openid], set_={"last_message_at": now, "subscribed": True})
+            .returning(*table.c))
 
 
 def report(session: Session, data: Report, grid_hint: Grid | None = None,

@@ -80,9 +80,9 @@ class GridIndex:
         for row in reversed(chain):  # root first: each child holds its parent (the identity map is weak)
             found = session.identity_map.get(session.identity_key(Grid, row["id"]))
             if found is None:
-                copy = Grid(**row)
-                make_transient_to_detached(copy)
-                found = session.merge(copy, load=False)
+                found = Grid(**row)
+                make_transient_to_detached(found)
+                session.add(found)  # detached and not in this session: attached as is (a merge copies it)
                 set_committed_value(found, "parent", parent)
             parent = found
         return parent

@@ -58,9 +58,9 @@ def grid_worker_of(session: Session, grid_id: int) -> Worker | None:
         return None
     found = session.identity_map.get(session.identity_key(Worker, row["id"]))
     if found is None:
-        copy = Worker(**row)
-        make_transient_to_detached(copy)
-        found = session.merge(copy, load=False)
+        found = Worker(**row)
+        make_transient_to_detached(found)
+        session.add(found)  # detached and not in this session: attached as is (a merge copies it)
     return found
 
 
