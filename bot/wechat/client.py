@@ -25,6 +25,7 @@ from settings import get_settings
 log = logging.getLogger(__name__)
 WECHAT_HOSTS = ("https://api.weixin.qq.com/", "https://file.api.weixin.qq.com/", "http://api.weixin.qq.com/")
 TOKEN_EXPIRED = (40001, 40014, 42001)
+TOKEN_HELD = 30.0  # seconds a process uses the shared token without reading it again
 
 
 def api_root() -> str:
@@ -63,6 +64,7 @@ class Client(WeChatClient):
         self.API_BASE_URL = self.root + "cgi-bin/"
         self._http = RewritingSession(self.root)
         self._store = store
+        self._held: tuple[str | None, float] = (None, 0.0)  # the token and until when it is used unread
 
     @property
     def timeout(self) -> float:
@@ -82,9 +84,12 @@ class Client(WeChatClient):
 
     @property
     def access_token(self):
+        held, until = self._held
+        if held and time.monotonic() < until:
+            return held
         token = self.session.get(self.access_token_key)
         if token and (not self.expires_at or time.time() < self.expires_at - 60):
-            return token
+            return self._hold(token)
         owner = self._store.acquire_lock("wechat-token", ttl=30)
         if owner is None:  # another process is refreshing: wait for its token
             for _ in range(50):
@@ -95,11 +100,22 @@ class Client(WeChatClient):
             raise WeChatClientException(-1, "access token refresh timed out")
         try:
             self.fetch_access_token()
-            return self.session.get(self.access_token_key)
+            return self._hold(self.session.get(self.access_token_key))
         finally:
             self._store.release_lock("wechat-token", owner)
 
+    def _hold(self, token):
+        """Use `token` unread for a little while: two Redis reads per push otherwise. A token another
+        process refreshed meanwhile stays valid (WeChat keeps the old one 5 minutes); a revoked one
+        answers 40001, and `call` invalidates it and asks again."""
+        expires_at = self.expires_at
+        left = (expires_at - 60 - time.time()) if expires_at else TOKEN_HELD
+        if token and left > 0:
+            self._held = (token, time.monotonic() + min(TOKEN_HELD, left))
+        return token
+
     def invalidate_token(self):
+        self._held = (None, 0.0)
         self.session.delete(self.access_token_key)
 
     def download_media(self, media_id: str, limit: int) -> tuple[bytes, str]:

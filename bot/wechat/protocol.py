@@ -19,6 +19,7 @@ import xmltodict
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.messages import MESSAGE_TYPES
 from wechatpy.replies import TextReply
 
 from handlers.router import Incoming
@@ -133,6 +134,16 @@ def _key(raw: str) -> str:
     return raw if len(raw) <= 120 else f"h:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
+def _known_type(body: bytes, msg_type: str) -> bool:
+    """Whether wechatpy knows this message type (its registry; the XML is not parsed again)."""
+    if msg_type == "event" or not msg_type.startswith("device_"):
+        return msg_type == "event" or msg_type in MESSAGE_TYPES
+    try:  # device messages: wechatpy's own rules name their class
+        return parse_message(body.decode("utf-8")).type != "unknown"
+    except Exception as exc:
+        raise BadRequest(f"malformed message: {type(exc).__name__}") from exc
+
+
 def parse(body: bytes) -> Incoming:
     data = _xml_dict(body)
     msg_type = _text(data.get("MsgType")).lower()
@@ -141,11 +152,7 @@ def parse(body: bytes) -> Incoming:
         raise BadRequest("missing MsgType, FromUserName or ToUserName")
     account = _text(data.get("ToUserName"))
     create_time = _text(data.get("CreateTime"))
-    try:
-        message = parse_message(body.decode("utf-8"))  # wechatpy's typed view, for its knowledge of types
-    except Exception as exc:
-        raise BadRequest(f"malformed message: {type(exc).__name__}") from exc
-    kind = "unknown" if message.type == "unknown" else msg_type
+    kind = msg_type if _known_type(body, msg_type) else "unknown"
     if msg_type == "event":
         event = _text(data.get("Event")).lower()
         key = _text(data.get("EventKey"))

@@ -103,6 +103,22 @@ def test_revoked_token_is_refreshed_with_a_bounded_retry(clean):
     assert len(clean.pushes("o-revoke", "custom")) == 2
 
 
+def test_the_shared_token_is_read_once_for_a_run_of_pushes_and_again_after_a_revocation(clean, monkeypatch):
+    client = Client()
+    call(client, client.message.send_text, "o-held", "first")
+    reads = []
+    real_get = client.session.get
+    monkeypatch.setattr(client.session, "get", lambda key, *a: reads.append(key) or real_get(key, *a))
+    for n in range(5):
+        call(client, client.message.send_text, "o-held", f"again {n}")
+    assert reads == []  # held by the process: no Redis read per push
+    control(clean, revoke_tokens=True)
+    before = clean.recorder.token_fetches
+    call(client, client.message.send_text, "o-held", "after the revocation")
+    assert clean.recorder.token_fetches == before + 1 and reads  # 40001: dropped, fetched, read anew
+    assert len(clean.pushes("o-held", "custom")) == 7
+
+
 def test_invalid_credential_forever_gives_up_after_three_tries(clean, monkeypatch):
     class NeverValid(set):
         def __contains__(self, item):
