@@ -14,7 +14,7 @@ from settings import get_settings
 
 
 def drain_outbox(runtime: Runtime) -> None:
-    outbox.drain(runtime.sessions, make_sender(runtime.component(Client)))
+    outbox.drain(runtime.sessions, make_sender(runtime.component(Client)), pause=runtime.component(inbox.Load).pressed)
 
 
 def handle_stored(runtime: Runtime) -> None:

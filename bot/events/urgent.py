@@ -19,7 +19,7 @@ from bot.domain.lifecycle import EVENTS, transition
 from bot.domain.models import Event, EventAlert, Grid, Worker
 from bot.domain.states import ChangedFirst
 from bot.notify import notices
-from bot.notify.outbox import enqueue
+from bot.notify.outbox import URGENT, enqueue
 from bot.places import duty
 
 TITLE = "紧急事件·请立即处置"
@@ -48,7 +48,8 @@ def alert(session: Session, event: Event, near: Grid | None) -> list[duty.OnDuty
     for person in people:
         insert_ignore(session, EventAlert, event_id=event.id, worker_id=person.worker_id, openid=person.openid,
                       name=person.label, at=now)
-        enqueue(session, person.openid, text, event_id=event.id, dedup_key=f"urgent:{event.number}:{person.openid}")
+        enqueue(session, person.openid, text, event_id=event.id,
+                dedup_key=f"{URGENT}{event.number}:{person.openid}")
     return people
 
 

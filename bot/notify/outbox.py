@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.db import insert_ignore, utcnow
@@ -81,6 +81,14 @@ def _expired(msg: OutboxMessage, now: datetime) -> bool:
 
 
 BATCH = 50
+YIELD = 0.2  # seconds a routine push waits after it is sent while the webhook is flooded
+URGENT = "urgent:"  # the dedup_key prefix of an urgent alert's pushes (bot.events.urgent)
+_URGENT_FIRST = case((OutboxMessage.dedup_key.startswith(URGENT), 0), else_=1)
+
+
+def is_urgent(msg: OutboxMessage) -> bool:
+    return (msg.dedup_key or "").startswith(URGENT)
+
 DRAIN_BUDGET = 10.0  # seconds one drain may keep taking batches (the job runs every outbox_interval)
 
 
@@ -92,7 +100,7 @@ def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
         (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
     )
     candidates = select(OutboxMessage.id).where(OutboxMessage.next_attempt_at <= now, due) \
-        .order_by(OutboxMessage.id).limit(limit)
+        .order_by(_URGENT_FIRST, OutboxMessage.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # A CTE runs once (an IN (subquery) may be re-run and lease more than `limit`); SKIP LOCKED
         # lets two drainers take different rows instead of queueing behind each other.
@@ -117,24 +125,28 @@ def _settle_interrupted(session: Session, now: datetime) -> None:
                             last_error="interrupted while sending: may have been delivered"))
 
 
-def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None], now: datetime | None = None) -> int:
+def drain(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None], now: datetime | None = None,
+          pause: Callable[[], bool] | None = None) -> int:
     """Send every due message once, batch after batch while full batches keep coming (a flood of
     reports must not leave pushes one interval per 50 behind); returns how many were delivered.
 
     `send` may have a `prepare(session, messages)`, called once per batch before its sends, to look
     up in one query what each send would otherwise ask for on its own; and a `choose(message)`, the
     channel it would send on (raising PushError when none reaches the recipient now): a channel
-    known in advance to fail is then not attempted, and the push takes its fallback at once."""
+    known in advance to fail is then not attempted, and the push takes its fallback at once.
+
+    Urgent alerts go first. While `pause()` says the webhook is past what it can handle (a flood:
+    residents' answers come first), each other push waits YIELD seconds after it is sent."""
     started, delivered = time.monotonic(), 0
     while True:
-        claimed, sent = _drain_batch(factory, send, now or utcnow())
+        claimed, sent = _drain_batch(factory, send, now or utcnow(), pause)
         delivered += sent
         if claimed < BATCH or time.monotonic() - started > DRAIN_BUDGET:
             return delivered
 
 
 def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage], None],
-                 now: datetime) -> tuple[int, int]:
+                 now: datetime, pause: Callable[[], bool] | None = None) -> tuple[int, int]:
     with factory() as session:
         ids = claim_due(session, now)
     if not ids:
@@ -142,7 +154,7 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
     delivered = 0
     with factory() as session:  # one session; each outcome committed before the next request leaves
         messages = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                                   .order_by(OutboxMessage.id)).all()
+                                   .order_by(_URGENT_FIRST, OutboxMessage.id)).all()
         session.expunge_all()  # plain values from here on: rows change by UPDATE statements, not flushes
         prepare = getattr(send, "prepare", None)
         if prepare is not None:  # what every send of the batch needs, in one query (the service window)
@@ -169,6 +181,8 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
             values = _send_one(send, msg, now)
             delivered += values["status"] == "sent"
             outcome = _set(msg.id, claimed_until=None, **values)
+            if pause is not None and not is_urgent(msg) and pause():
+                time.sleep(YIELD)
         if outcome is not None:
             session.connection().execute(*outcome)
             session.commit()

@@ -125,19 +125,15 @@ class Load:
         return (stats.tasks_waiting / max(1, stats.total_tokens) + 1) * self.full_path
 
     def stored_first(self) -> None:
+        """A message was stored first because of the load (it waited, or would wait, for a thread);
+        not one whose own handling ran too long (a slow classifier is no flood)."""
         self.stored_at = time.monotonic()
 
     def pressed(self) -> bool:
-        """Messages were stored first a moment ago: the webhook is past what the full path can do."""
+        """Messages were stored first a moment ago: the webhook is past what the full path can do,
+        and every message is stored first until a second passes without one. Even one handler on
+        the full path then takes the interpreter from the event loop, whose answers come first."""
         return time.monotonic() - self.stored_at < PRESSED
-
-    def crowded(self) -> bool:
-        """Under pressure, half the handler threads on the full path are enough: each one more
-        takes the interpreter from the event loop, which must keep answering (store-first)."""
-        if self.limiter is None or not self.pressed():
-            return False
-        stats = self.limiter.statistics()
-        return stats.borrowed_tokens >= max(1, stats.total_tokens // 2)
 
     def busy(self) -> bool:
         return self.waiting() > 0 or self.pressed()

@@ -119,9 +119,9 @@ async def _answer_in_time(request: Request, incoming: Incoming, ticket: Ticket) 
     """The handler's reply if it is ready within the budget; else the message is stored first and
     that answer sent, and the handler, when it gets that far, rolls back instead of committing."""
     load = request.app.state.runtime.component(inbox.Load)
-    if (load.waiting() and load.expected() > ticket.budget / 3) or load.crowded():
-        # Queued behind a full round of handlers already: answering from the queue would take
-        # longer than storing first, and the full path's time is better spent on the queue.
+    if (load.waiting() and load.expected() > ticket.budget / 3) or load.pressed():
+        # Queued behind a full round of handlers already, or a flood is on: answering from the
+        # queue would take longer than storing first, and storing first costs a fraction of it.
         load.stored_first()
         return await _store_first(request, incoming, claim=True)
     work = asyncio.ensure_future(_in_thread(request, answer, incoming, ticket, load))
@@ -132,7 +132,8 @@ async def _answer_in_time(request: Request, incoming: Incoming, ticket: Ticket) 
         if taken_from is None:  # it is committing: its answer is a moment away
             return await work
         work.add_done_callback(_ignore_result)
-        load.stored_first()
+        if taken_from == Ticket.QUEUED:  # it waited for a thread all along: the webhook is flooded
+            load.stored_first()
         log.info("webhook: %s not answered within %.1f s: stored first", incoming.key, ticket.budget)
         return await _store_first(request, incoming, claim=taken_from == Ticket.QUEUED)
 

@@ -191,6 +191,27 @@ def test_claims_lease_each_due_message_to_one_drainer_in_one_statement(clean):
     assert statuses == ["sending"] * 7
 
 
+def test_during_a_flood_urgent_alerts_go_first_and_routine_pushes_wait_between_sends(clean, monkeypatch):
+    from bot.notify import outbox
+    from bot.notify.outbox import URGENT, drain, enqueue
+
+    later = utcnow() + timedelta(hours=1)  # not due for the running service's own drainer
+    with db.session_scope() as session:
+        for n in range(4):
+            enqueue(session, "o-routine", f"例行第{n}条", dedup_key=f"routine:{n}")
+        enqueue(session, "o-on-duty", "紧急：燃气泄漏", dedup_key=f"{URGENT}WL-X:o-on-duty")  # queued last
+        session.execute(OutboxMessage.__table__.update().where(OutboxMessage.openid.in_(["o-routine", "o-on-duty"]))
+                        .values(next_attempt_at=later))
+    sent, asked = [], []
+    monkeypatch.setattr(outbox, "YIELD", 0.1)
+    started = time.monotonic()
+    assert drain(db.session_factory(), lambda msg: sent.append(msg.payload["text"]), now=later,
+                 pause=lambda: asked.append(len(sent)) or True) == 5  # flooded all along
+    assert sent == ["紧急：燃气泄漏"] + [f"例行第{n}条" for n in range(4)]
+    assert asked == [2, 3, 4, 5]  # a pause after each routine push, none after the alert
+    assert time.monotonic() - started >= 0.4
+
+
 def test_one_drain_works_off_a_flood_batch_after_batch(clean):
     from bot.notify.outbox import BATCH, drain, enqueue
 

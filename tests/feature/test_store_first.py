@@ -146,3 +146,23 @@ def test_a_flood_beyond_capacity_is_answered_within_the_budget_and_every_report_
     assert found == set(numbers)
     with db.session_factory()() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == 40
+
+
+def test_while_a_flood_is_on_every_message_is_stored_first_and_then_the_full_path_returns(clean):
+    """A flood (messages stored first because they waited for a thread) puts every message on the
+    store-first path, free thread or not: a handler on the full path would take the interpreter from
+    the answers. A second after the last such message, the full path answers again."""
+    from bot.core.runtime import current
+    from bot.wechat.inbox import PRESSED, Load
+
+    load = current().component(Load)
+    side = clean.wechat()
+    load.stored_first()  # as the webhook does when a message waited for a thread
+    first = side.text("o-flood-mode", "幸福小区3栋楼道灯坏了，晚上黑漆漆的").text
+    assert "分类与派单结果稍后推送" in first, first
+    number = number_in(first)
+    time.sleep(PRESSED + 0.3)
+    second = side.text("o-flood-mode-2", "东亭小区5栋门口垃圾堆了三天没人清运").text
+    assert "已受理" in second and "稍后推送" not in second, second
+    wait_text(clean, "o-flood-mode", f"事件编号：{number}", timeout=30)  # the first, completed
+    side.close()
