@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -63,6 +63,23 @@ def upsert_for_dialect(name: str):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
+
+
+def lease(session: Session, model, due, *, values: dict, order_by: tuple, limit: int, where: tuple = ()) -> list[int]:
+    """Lease up to `limit` rows of `model` that are `due` (and `where`), first in `order_by`, with one
+    compare-and-set UPDATE that sets `values`; committed, the ids sorted. Two callers never lease the
+    same row: the UPDATE checks `due` again on each row it writes."""
+    candidates = select(model.id).where(due, *where).order_by(*order_by).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        # A CTE runs once (an IN (subquery) may be re-run and lease more than `limit`); SKIP LOCKED
+        # lets two callers take different rows instead of queueing behind each other.
+        picked = candidates.with_for_update(skip_locked=True).cte("picked")
+        chosen = model.id == picked.c.id
+    else:
+        chosen = model.id.in_(candidates.scalar_subquery())
+    ids = session.scalars(update(model).where(chosen, due).values(**values).returning(model.id)).all()
+    session.commit()
+    return sorted(ids)
 
 
 def as_loaded(session: Session, model, row):

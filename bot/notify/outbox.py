@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.core.db import insert_ignore, utcnow
+from bot.core.db import insert_ignore, lease, utcnow
 from bot.domain.models import OutboxMessage
 from settings import get_settings
 
@@ -99,22 +99,9 @@ def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
         OutboxMessage.status == "pending",
         (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
     )
-    candidates = select(OutboxMessage.id).where(OutboxMessage.next_attempt_at <= now, due) \
-        .order_by(_URGENT_FIRST, OutboxMessage.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        # A CTE runs once (an IN (subquery) may be re-run and lease more than `limit`); SKIP LOCKED
-        # lets two drainers take different rows instead of queueing behind each other.
-        picked = candidates.with_for_update(skip_locked=True).cte("picked")
-        chosen = OutboxMessage.id == picked.c.id
-    else:
-        chosen = OutboxMessage.id.in_(candidates.scalar_subquery())
-    claimed = session.scalars(
-        update(OutboxMessage).where(chosen, due)
-        .values(status="sending", claimed_until=now + LEASE)
-        .returning(OutboxMessage.id)
-    ).all()
-    session.commit()
-    return sorted(claimed)
+    return lease(session, OutboxMessage, due, where=(OutboxMessage.next_attempt_at <= now,),
+                 order_by=(_URGENT_FIRST, OutboxMessage.id), limit=limit,
+                 values={"status": "sending", "claimed_until": now + LEASE})
 
 
 def _settle_interrupted(session: Session, now: datetime) -> None:

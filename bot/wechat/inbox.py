@@ -27,11 +27,11 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
-from bot.core.db import insert_ignore, session_factory, utcnow
+from bot.core.db import insert_ignore, lease, session_factory, utcnow
 from bot.core.store import DeliveryStore, Store, get_store
 from bot.domain.models import Event, InboxMessage
 from bot.domain.numbering import next_number
@@ -216,18 +216,8 @@ def _claim_due(session: Session, limit: int) -> list[int]:
     now = utcnow()
     due = or_(InboxMessage.status == "pending",
               (InboxMessage.status == "processing") & (InboxMessage.claimed_until < now))
-    candidates = select(InboxMessage.id).where(due).order_by(InboxMessage.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        picked = candidates.with_for_update(skip_locked=True).cte("picked")
-        chosen = InboxMessage.id == picked.c.id
-    else:
-        chosen = InboxMessage.id.in_(candidates.scalar_subquery())
-    ids = session.scalars(update(InboxMessage).where(chosen, due)
-                          .values(status="processing", claimed_until=now + LEASE,
-                                  attempts=InboxMessage.attempts + 1)
-                          .returning(InboxMessage.id)).all()
-    session.commit()
-    return sorted(ids)
+    return lease(session, InboxMessage, due, order_by=(InboxMessage.id,), limit=limit,
+                 values={"status": "processing", "claimed_until": now + LEASE, "attempts": InboxMessage.attempts + 1})
 
 
 def process_due(factory: sessionmaker[Session], store: Store, budget: float = 10.0, load: Load | None = None) -> int:
