@@ -88,18 +88,24 @@ def as_loaded(session: Session, model, row):
     (an ORM-enabled INSERT … RETURNING costs several times the statement itself)."""
     from sqlalchemy import inspect
     from sqlalchemy.orm import make_transient_to_detached
-    from sqlalchemy.orm.attributes import set_committed_value
 
-    columns = inspect(model).column_attrs
     key = session.identity_key(model, row._mapping[inspect(model).primary_key[0]])
     found = session.identity_map.get(key)
     target = found if found is not None else model()
-    for prop in columns:
-        set_committed_value(target, prop.key, row._mapping[prop.columns[0]])
+    load_row(target, row)
     if found is None:
         make_transient_to_detached(target)
         session.add(target)
     return target
+
+
+def load_row(target, row) -> None:
+    """Set every column of `target` from `row` (all its table's columns) as committed state."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    for prop in inspect(type(target)).column_attrs:
+        set_committed_value(target, prop.key, row._mapping[prop.columns[0]])
 
 
 def insert_ignore(session: Session, model, **values) -> int | None:

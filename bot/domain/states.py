@@ -18,7 +18,7 @@ from sqlalchemy import inspect, update
 from sqlalchemy.orm import MANYTOONE, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.core.db import utcnow
+from bot.core.db import load_row, utcnow
 
 # Actions that mean the same for every noun; each machine adds its own labels to these.
 SHARED_ACTION_LABELS = {"assign": "派单", "accept": "接单", "note": "备注"}
@@ -136,18 +136,14 @@ class StateMachine:
         is left to write, and reading any column asks no query."""
         mapper = inspect(type(thing))
         sql = session.connection()
-        _loaded(thing, sql.execute(_inserting(mapper.local_table), _row(thing)).one())
+        load_row(thing, sql.execute(_inserting(mapper.local_table), _row(thing)).one())
         [(_, foreign_key)] = mapper.relationships["timeline"].local_remote_pairs
         entries = list(thing.timeline)
         if entries:
             values = [{**_row(e), foreign_key.key: thing.id} for e in entries]
-            entry_table = inspect(self.entry).local_table
-            if all(v.keys() == values[0].keys() for v in values):  # one statement, built once
-                rows = sql.execute(_inserting(entry_table), values).all()
-            else:
-                rows = sql.execute(entry_table.insert().values(values).returning(*entry_table.c)).all()
+            rows = sql.execute(_inserting(inspect(self.entry).local_table), values).all()
             for entry, entry_row in zip(entries, rows, strict=True):
-                _loaded(entry, entry_row)  # the whole row: right even if RETURNING came back in another order
+                load_row(entry, entry_row)  # the whole row: right even if RETURNING came back in another order
                 make_transient_to_detached(entry)
             set_committed_value(thing, "timeline", sorted(entries, key=lambda e: e.id))
         make_transient_to_detached(thing)
@@ -171,9 +167,3 @@ def _row(thing) -> dict[str, Any]:
             for local, remote in rel.local_remote_pairs:
                 values[local.key] = None if related is None else getattr(related, remote.key)
     return values
-
-
-def _loaded(thing, row) -> None:
-    mapper = inspect(type(thing))
-    for prop in mapper.column_attrs:
-        set_committed_value(thing, prop.key, row._mapping[prop.columns[0]])

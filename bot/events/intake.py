@@ -260,11 +260,10 @@ def _current_route(event: Event) -> Route:
     return Route(event.grid, event.worker, event.unit)
 
 
-def _route_event(session: Session, event: Event, grid: Grid | None = None, *, routed: Route | None = None,
-                 near: Grid | None = None) -> Route:
-    routed = routed or _urgent_route(session, route(session, grid, event.grade), event)
+def _route_event(session: Session, event: Event, grid: Grid | None = None) -> Route:
+    routed = _urgent_route(session, route(session, grid, event.grade), event)
     _assign(session, event, routed)
-    _announce(session, event, routed, near)
+    _announce(session, event, routed)
     return routed
 
 
@@ -276,7 +275,7 @@ def _assign(session: Session, event: Event, routed: Route) -> None:
         transition(session, event, "assign", actor="system", actor_name="系统", note=f"派至{routed.label}")
 
 
-def _announce(session: Session, event: Event, routed: Route, near: Grid | None) -> None:
+def _announce(session: Session, event: Event, routed: Route, near: Grid | None = None) -> None:
     """The pushes of a routing: the task to the worker, or for an urgent event the alert."""
     if event.urgent:
         urgent.alert(session, event, near or routed.grid)

@@ -85,11 +85,11 @@ YIELD = 0.2  # seconds a routine push waits after it is sent while the webhook i
 URGENT = "urgent:"  # the dedup_key prefix of an urgent alert's pushes (bot.events.urgent)
 _URGENT_FIRST = case((OutboxMessage.dedup_key.startswith(URGENT), 0), else_=1)
 
+DRAIN_BUDGET = 10.0  # seconds one drain may keep taking batches (the job runs every outbox_interval)
+
 
 def is_urgent(msg: OutboxMessage) -> bool:
     return (msg.dedup_key or "").startswith(URGENT)
-
-DRAIN_BUDGET = 10.0  # seconds one drain may keep taking batches (the job runs every outbox_interval)
 
 
 def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[int]:

@@ -136,8 +136,8 @@ def _key(raw: str) -> str:
 
 def _known_type(body: bytes, msg_type: str) -> bool:
     """Whether wechatpy knows this message type (its registry; the XML is not parsed again)."""
-    if msg_type == "event" or not msg_type.startswith("device_"):
-        return msg_type == "event" or msg_type in MESSAGE_TYPES
+    if not msg_type.startswith("device_"):
+        return msg_type in MESSAGE_TYPES
     try:  # device messages: wechatpy's own rules name their class
         return parse_message(body.decode("utf-8")).type != "unknown"
     except Exception as exc:
@@ -152,7 +152,6 @@ def parse(body: bytes) -> Incoming:
         raise BadRequest("missing MsgType, FromUserName or ToUserName")
     account = _text(data.get("ToUserName"))
     create_time = _text(data.get("CreateTime"))
-    kind = msg_type if _known_type(body, msg_type) else "unknown"
     if msg_type == "event":
         event = _text(data.get("Event")).lower()
         key = _text(data.get("EventKey"))
@@ -161,6 +160,7 @@ def parse(body: bytes) -> Incoming:
         if event == "location":
             incoming.lat, incoming.lng = _float(data.get("Latitude"), 90), _float(data.get("Longitude"))
         return incoming
+    kind = msg_type if _known_type(body, msg_type) else "unknown"
     msg_id = _text(data.get("MsgId")) or f"{create_time}:{msg_type}"  # any length: a long key is hashed
     # The sender is part of the key: a MsgId is unique per account's sender, and another user's
     # message with the same MsgId must not be answered with this one's reply.
