@@ -157,8 +157,9 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
             if choose is not None:  # a channel known not to reach them now is skipped before the attempt
                 try:
                     channel = choose(msg)
-                except PushError as exc:
-                    outcome = _set(msg.id, claimed_until=None, **_failed(msg, now, exc))
+                except PushError as exc:  # no channel reaches them now: a try all the same, so the backoff grows
+                    msg.attempts += 1
+                    outcome = _set(msg.id, claimed_until=None, attempts=msg.attempts, **_failed(msg, now, exc))
                     continue
                 if channel != msg.channel:
                     msg.channel = changes["channel"] = channel

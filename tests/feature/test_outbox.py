@@ -103,6 +103,28 @@ def test_revoked_token_is_refreshed_with_a_bounded_retry(clean):
     assert len(clean.pushes("o-revoke", "custom")) == 2
 
 
+def test_a_push_no_channel_reaches_backs_off_longer_with_each_try(clean):
+    """Outside the window and no template id: nothing is sent, and each try counts, so the wait
+    before the next one doubles (2 s, 4 s, 8 s …) instead of the push being tried every drain."""
+    from bot.notify.outbox import drain, enqueue
+    from bot.wechat.push import make_sender
+
+    later = utcnow() + timedelta(hours=1)  # not due for the running service's own drainer
+    with db.session_scope() as session:
+        enqueue(session, "o-nobody-reaches", "无法送达", dedup_key="backoff:1")
+        session.execute(OutboxMessage.__table__.update().where(OutboxMessage.dedup_key == "backoff:1")
+                        .values(next_attempt_at=later))
+    sender, waits = make_sender(Client()), []
+    for tries in (1, 2, 3):
+        assert drain(db.session_factory(), sender, now=later) == 0
+        with db.session_factory()() as session:
+            row = session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == "backoff:1"))
+        assert row.status == "pending" and row.attempts == tries and "no template id" in row.last_error
+        waits.append((row.next_attempt_at - later).total_seconds())
+        later = row.next_attempt_at
+    assert waits == [2.0, 4.0, 8.0], waits
+
+
 def test_the_shared_token_is_read_once_for_a_run_of_pushes_and_again_after_a_revocation(clean, monkeypatch):
     client = Client()
     call(client, client.message.send_text, "o-held", "first")
