@@ -7,6 +7,9 @@ No part-of-speech tagging on the hot path.
 from __future__ import annotations
 
 import logging
+import marshal
+import os
+import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,10 +33,28 @@ def ensure_loaded() -> None:
     with _lock:
         if _ready:
             return
-        jieba.initialize()
+        initialise(jieba.dt)
         if USER_DICT.exists():
             jieba.load_userdict(str(USER_DICT))
         _ready = True
+
+
+def initialise(tokenizer: jieba.Tokenizer) -> None:
+    """`tokenizer.initialize()`, but jieba's own cache of the default dictionary is read in one
+    piece: jieba's `marshal.load(file)` reads the 9 MB file a few bytes per call, 1 s of every start
+    where one read and `marshal.loads` take 0.3 s. No cache yet, or another dictionary: jieba's way."""
+    if tokenizer.dictionary == jieba.DEFAULT_DICT and not tokenizer.cache_file and not tokenizer.initialized:
+        cache = os.path.join(tokenizer.tmp_dir or tempfile.gettempdir(), "jieba.cache")
+        try:
+            with open(cache, "rb") as f:
+                freq, total = marshal.loads(f.read())
+        except (OSError, ValueError, EOFError, TypeError):
+            pass  # missing or unreadable: jieba builds it (and writes the cache) below
+        else:
+            with tokenizer.lock:
+                tokenizer.FREQ, tokenizer.total, tokenizer.initialized = freq, total, True
+            return
+    tokenizer.initialize()
 
 
 def add_words(words: Iterable[str], freq: int | None = None) -> int:

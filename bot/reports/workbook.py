@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
@@ -30,11 +28,14 @@ from bot.domain.privacy import mask_phone, mask_text
 from bot.domain.vocabulary import MINUTE, RATING_LABELS, RATING_SCALE, local_naive, local_text
 from bot.reports import rates
 
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+
 SHEETS = ("概况", "类别统计", "网格统计", "三率-网格员", "三率-网格", "三率-社区", "三率-街道", "超期督办", "高发地点")
 STEPS = (*SHEETS, "保存")
 TOP_PLACES = 50
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-HEADER_FILL = PatternFill("solid", fgColor="C0392B")
+HEADER_FONT = {"bold": True, "color": "FFFFFF"}  # openpyxl's Font and PatternFill arguments
+HEADER_FILL = {"fill_type": "solid", "fgColor": "C0392B"}
 RATE_COLUMNS = [
     ("排名", None), ("名称", "name"), ("所属", "belongs_to"), ("上报数", "reported"),
     ("应响应数", "respond_due"), ("按时响应数", "respond_on_time"), ("响应率(%)", "response_rate"),
@@ -46,17 +47,22 @@ RATE_COLUMNS = [
 
 
 class Sheet:
-    """A write-only sheet with a styled header; every value passes `safe_cell`."""
+    """A write-only sheet with a styled header; every value passes `safe_cell`.
+
+    openpyxl (and the numpy it imports when present) is loaded on the first export, not when the
+    service starts: a third of a second of every cold start and pages no worker otherwise reads."""
 
     def __init__(self, book: Workbook, title: str, header: Iterable[str], widths: Iterable[int] = ()):
+        from openpyxl.styles import Alignment, Font, PatternFill
+
         self.ws = book.create_sheet(title)
         for index, width in enumerate(widths):
             self.ws.column_dimensions[_column(index)].width = width
         self.ws.freeze_panes = "A2"
         cells = []
         for name in header:
-            cell = WriteOnlyCell(self.ws, value=name)
-            cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+            cell = _cell(self.ws, name)
+            cell.font, cell.fill = Font(**HEADER_FONT), PatternFill(**HEADER_FILL)
             cell.alignment = Alignment(horizontal="center")
             cells.append(cell)
         self.ws.append(cells)
@@ -66,12 +72,18 @@ class Sheet:
         for value in values:
             value = safe_cell(value)
             if isinstance(value, datetime):
-                cell = WriteOnlyCell(self.ws, value=value)
+                cell = _cell(self.ws, value)
                 cell.number_format = "yyyy-mm-dd hh:mm"
                 cells.append(cell)
             else:
                 cells.append(value)
         self.ws.append(cells)
+
+
+def _cell(ws, value):
+    from openpyxl.cell import WriteOnlyCell
+
+    return WriteOnlyCell(ws, value=value)
 
 
 def _column(index: int) -> str:
@@ -94,6 +106,8 @@ def write_report(session: Session, month: str, out: Path, *, now: datetime | Non
     start, end = rates.month_range(month)
     now = now or utcnow()
     where = _month_events(start, end)
+    from openpyxl import Workbook
+
     book = Workbook(write_only=True)
     labels = dict(nlp.CATEGORIES)
 
