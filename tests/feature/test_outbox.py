@@ -315,3 +315,19 @@ def test_a_batch_costs_one_commit_per_push_and_one_window_lookup_and_marks_befor
         ("o-batch-never-wrote", "sent", "template", 1, None),
     }
     assert len(clean.pushes("o-demo-worker-1", "custom")) >= 4
+
+
+def test_the_client_sends_what_wechatpy_asked_and_a_late_answer_stays_a_read_timeout(clean):
+    """The client's calls skip requests' Session machinery (bot.wechat.client.RewritingSession._plain):
+    the same request still arrives — token in the query, Chinese JSON body — and an answer that
+    comes too late is still requests' ReadTimeout, which the sender holds as perhaps delivered."""
+    import requests
+
+    client = Client()
+    call(client, client.message.send_text, "o-plain", "东亭小区3栋：路灯不亮，已派单")
+    [record] = clean.pushes("o-plain", "custom")
+    assert record["body"]["text"]["content"] == "东亭小区3栋：路灯不亮，已派单"
+    clean.configure(wechat_send_timeout=0.5)
+    control(clean, delay=1.5)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        call(client, client.message.send_text, "o-plain", "晚到的回答")
