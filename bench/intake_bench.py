@@ -217,6 +217,8 @@ def main() -> None:
     ap.add_argument("--overload-duration", type=int, default=10)
     ap.add_argument("--cold-starts", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="WEILINLI_THREADS for the service (0: its default)")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="EXPERIMENT: stop after the closed loop (about a minute a worker count)")
     ap.add_argument("--env", action="append", default=[], metavar="WEILINLI_X=V",
                     help="EXPERIMENT: one more setting for both apps (e.g. a part switched off)")
     args = ap.parse_args()
@@ -300,6 +302,9 @@ def main() -> None:
             )
         last["echo"].stop()
         service, port, workers = last["service"], last["service_port"], last["workers"]
+        if args.throughput_only:
+            log("== summary ==\n" + "\n".join(summary))
+            return
 
         rate = 0.25 * last["echo_rps"]
         log(

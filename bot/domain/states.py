@@ -18,7 +18,7 @@ from sqlalchemy import inspect, update
 from sqlalchemy.orm import MANYTOONE, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.core.db import load_row, utcnow
+from bot.core.db import utcnow
 
 # Actions that mean the same for every noun; each machine adds its own labels to these.
 SHARED_ACTION_LABELS = {"assign": "派单", "accept": "接单", "note": "备注"}
@@ -136,14 +136,16 @@ class StateMachine:
         is left to write, and reading any column asks no query."""
         mapper = inspect(type(thing))
         sql = session.connection()
-        load_row(thing, sql.execute(_inserting(mapper.local_table), _row(thing)).one())
+        values = _row(thing)
+        _written(thing, values, sql.execute(_inserting(mapper.local_table, frozenset(values)), values).one())
         [(_, foreign_key)] = mapper.relationships["timeline"].local_remote_pairs
         entries = list(thing.timeline)
         if entries:
-            values = [{**_row(e), foreign_key.key: thing.id} for e in entries]
-            rows = sql.execute(_inserting(inspect(self.entry).local_table), values).all()
-            for entry, entry_row in zip(entries, rows, strict=True):
-                load_row(entry, entry_row)  # the whole row: right even if RETURNING came back in another order
+            rows = [{**_row(e), foreign_key.key: thing.id} for e in entries]
+            table = inspect(self.entry).local_table
+            returned = sql.execute(_inserting(table, frozenset(rows[0])), rows).all()
+            for entry, row, back in zip(entries, rows, returned, strict=True):  # in parameter order
+                _written(entry, row, back)
                 make_transient_to_detached(entry)
             set_committed_value(thing, "timeline", sorted(entries, key=lambda e: e.id))
         make_transient_to_detached(thing)
@@ -151,9 +153,25 @@ class StateMachine:
 
 
 @cache
-def _inserting(table):
-    """INSERT … RETURNING every column, the values as parameters: built once per table."""
-    return table.insert().returning(*table.c, sort_by_parameter_order=True)
+def _inserting(table, names: frozenset[str]):
+    """INSERT … RETURNING what the database decides (the key, the defaults of columns not named in
+    `names`), the values as parameters: built once per table and set of columns. Returning every
+    column cost a third of the insert: each one is described, converted and set on the object."""
+    returned = [c for c in table.c if c.primary_key or c.key not in names]
+    return table.insert().returning(*returned, sort_by_parameter_order=True)
+
+
+def _written(target, values: dict[str, Any], row) -> None:
+    """The committed state of an object just inserted with `values`: the columns it was given stay
+    as they are (as after a flush); the returned ones, and the foreign keys `_row` took from its
+    relationships, are set. Every column then is loaded: none is expired into a query."""
+    state, returned = inspect(target), row._mapping
+    for prop in state.mapper.column_attrs:
+        column = prop.columns[0]
+        if column.key not in values:
+            set_committed_value(target, prop.key, returned[column])
+        elif prop.key not in state.dict:
+            set_committed_value(target, prop.key, values[column.key])
 
 
 def _row(thing) -> dict[str, Any]:
