@@ -270,6 +270,21 @@ def report(month: str = typer.Option(..., "--month", help="YYYY-MM, a calendar m
                   f"工作表 {len(summary['sheets'])} 张")
 
 
+def _list_or_act(ids: list[int] | None, every: bool, show: bool, rows, line, act, hint: str, done: str) -> None:
+    """The held rows' lines (`--list`, or nothing chosen), or `act(session, ids or None)` on them."""
+    from bot.core.db import session_scope
+
+    with session_scope() as session:
+        if show or (not ids and not every):
+            for row in rows(session):
+                typer.echo("\t".join(map(str, line(row))))
+            if not show:
+                err.print(f"[yellow]{hint}[/]")
+            return
+        count = act(session, None if every else list(ids))
+    console.print(done.format(count=count))
+
+
 # -- push outbox dead letters (issue 16): list and re-queue what WeChat did not take --
 outbox_app = typer.Typer(help="Push outbox: dead and unknown pushes", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
@@ -281,18 +296,32 @@ def outbox_requeue(ids: list[int] = typer.Argument(None, help="push ids (default
                    show: bool = typer.Option(False, "--list", help="only list them")) -> None:
     """Re-queue dead pushes (given up after WEILINLI_OUTBOX_DEAD_AFTER_HOURS) and unknown ones (may
     have been delivered: re-sending may repeat them)."""
-    from bot.core.db import session_scope
     from bot.notify import outbox
 
-    with session_scope() as session:
-        if show or (not ids and not all_held):
-            for msg in outbox.held(session):
-                typer.echo(f"{msg.id}\t{msg.status}\t{msg.openid}\t{msg.attempts} 次\t{msg.last_error or ''}")
-            if not show:
-                err.print("[yellow]give push ids or --all to re-queue[/]")
-            return
-        count = outbox.requeue(session, None if all_held else list(ids))
-    console.print(f"已重新排队 {count} 条推送")
+    _list_or_act(ids, all_held, show, outbox.held,
+                 lambda m: (m.id, m.status, m.openid, f"{m.attempts} 次", m.last_error or ""),
+                 outbox.requeue, "give push ids or --all to re-queue", "已重新排队 {count} 条推送")
+
+
+# -- messages stored first whose handling failed: list and handle again --
+inbox_app = typer.Typer(help="Messages stored first (已收到) whose handling failed", no_args_is_help=True)
+app.add_typer(inbox_app, name="inbox")
+
+
+@inbox_app.command("retry")
+def inbox_retry(ids: list[int] = typer.Argument(None, help="stored message ids (default: with --all, every one)"),
+                every: bool = typer.Option(False, "--all", help="every failed stored message"),
+                show: bool = typer.Option(False, "--list", help="only list them")) -> None:
+    """Handle failed stored messages again (the resident was asked to send again; a promised event
+    number is kept)."""
+    from bot.wechat import inbox
+
+    def line(m) -> tuple:
+        text = str(m.payload.get("text", "")).replace("\n", " ")[:40]
+        return m.id, m.number or "-", m.openid, f"{m.attempts} 次", text, m.last_error or ""
+
+    _list_or_act(ids, every, show, inbox.failed, line, inbox.retry,
+                 "give stored message ids or --all to retry", "已重新处理 {count} 条消息")
 
 
 def _mount_nlp() -> None:

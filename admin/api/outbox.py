@@ -1,5 +1,6 @@
 """The push outbox for admins: counts by status, the dead and unknown pushes, the operator warnings
-(a missing template id), and re-queuing (`GET /api/outbox`, `POST /api/outbox/requeue`).
+(a missing template id), and re-queuing (`GET /api/outbox`, `POST /api/outbox/requeue`); and the
+messages stored first whose handling failed, retried by `POST /api/inbox/retry`.
 
 Pushes carry residents' messages: only unscoped dispatchers and admins see them."""
 
@@ -43,6 +44,19 @@ def outbox_json(session: Session) -> dict:
             }
             for m in outbox.held(session)
         ],
+        "failed_messages": [
+            {
+                "id": m.id,
+                "openid": m.openid,
+                "number": m.number,  # promised in the 已收到 answer: a retry's report takes it
+                "text": str(m.payload.get("text", ""))[:200],
+                "kind": m.payload.get("msg_type"),
+                "attempts": m.attempts,
+                "error": m.last_error,
+                "received_at": local_iso(m.received_at),
+            }
+            for m in inbox.failed(session)
+        ],
     }
 
 
@@ -55,15 +69,25 @@ def get_outbox(session: DB, login: Viewer) -> dict:
     return outbox_json(session)
 
 
+def _chosen(body: dict, what: str) -> list[int] | None:
+    """`ids` (a list of row ids) or `all: true` (None: every one)."""
+    ids = body.get("ids")
+    if body.get("all") is True:
+        return None
+    if isinstance(ids, list) and ids and all(isinstance(i, int) and 0 < i < 2**31 for i in ids):
+        return ids
+    raise HTTPException(400, f"请给出要重新排队的{what} ids（数字列表）或 all: true")
+
+
 @router.post("/outbox/requeue")
 def requeue(session: DB, login: Actor, body: Body) -> dict:
     """Re-queue held pushes: `ids` (a list) or `all: true`."""
     _unscoped(login)
-    ids = body.get("ids")
-    if body.get("all") is True:
-        chosen = None
-    elif isinstance(ids, list) and ids and all(isinstance(i, int) and 0 < i < 2**31 for i in ids):
-        chosen = ids
-    else:
-        raise HTTPException(400, "请给出要重新排队的推送 ids（数字列表）或 all: true")
-    return {"requeued": outbox.requeue(session, chosen)}
+    return {"requeued": outbox.requeue(session, _chosen(body, "推送"))}
+
+
+@router.post("/inbox/retry")
+def retry_stored(session: DB, login: Actor, body: Body) -> dict:
+    """Handle failed stored messages again (`failed_messages` of GET /api/outbox): `ids` or `all: true`."""
+    _unscoped(login)
+    return {"retried": inbox.retry(session, _chosen(body, "消息"))}

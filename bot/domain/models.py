@@ -236,11 +236,14 @@ class InboxMessage(Base):
     budget, the webhook answers "已收到" at once and the message is handled from here in the
     background, its outcome pushed. `number` is the event number promised in that answer.
 
-    Statuses: pending → processing (leased) → done; a failure goes back to pending."""
+    Statuses: pending → processing (leased) → done; a failure is due again after a growing pause,
+    and after MAX_ATTEMPTS (bot.wechat.inbox) it is `failed`: the resident is asked to send again,
+    and a dispatcher sees it and may retry it (GET /api/outbox, POST /api/inbox/retry)."""
 
     __tablename__ = "inbox_message"
     __table_args__ = (Index("ix_inbox_due", "status", "id"),)
     OPEN_STATES: ClassVar[tuple[str, ...]] = ("pending", "processing")
+    FAILED: ClassVar[str] = "failed"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)  # the delivery's de-duplication key

@@ -27,7 +27,7 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
@@ -277,11 +277,33 @@ def _failed(session: Session, message: InboxMessage, exc: Exception) -> None:
     message = session.get(InboxMessage, message.id)
     message.last_error = repr(exc)[:500]
     if message.attempts >= MAX_ATTEMPTS:
-        message.status, message.claimed_until = "failed", None
-        outbox.enqueue(session, message.openid, FAILED, dedup_key=f"inbox:{message.id}")
+        message.status, message.claimed_until = InboxMessage.FAILED, None
+        # Every attempt rolled back its touch of the resident: without one, a resident who never
+        # wrote before is "outside the 48-hour window" and the apology would wait for their next
+        # message. They wrote moments ago (the window counts from then; now is off by the retries).
+        touch_resident(session, message.openid)
+        # a key of its own: the outcome of a retry (inbox:{id}) is still pushed after this apology
+        outbox.enqueue(session, message.openid, FAILED, dedup_key=f"inbox-failed:{message.id}")
     else:  # due again after a growing pause
         message.claimed_until = utcnow() + timedelta(seconds=2 ** message.attempts)
     session.commit()
+
+
+def failed(session: Session, limit: int = 200) -> list[InboxMessage]:
+    """Stored messages given up after MAX_ATTEMPTS, newest first: what a dispatcher looks at."""
+    return list(session.scalars(select(InboxMessage).where(InboxMessage.status == InboxMessage.FAILED)
+                                .order_by(InboxMessage.id.desc()).limit(limit)))
+
+
+def retry(session: Session, ids: list[int] | None = None) -> int:
+    """Failed stored messages (all, or those `ids`) due again with a fresh count of attempts;
+    returns how many. A promised number is kept: the report, once handled, takes it, and its
+    outcome is pushed to the resident. The caller commits."""
+    query = update(InboxMessage).where(InboxMessage.status == InboxMessage.FAILED)
+    if ids is not None:
+        query = query.where(InboxMessage.id.in_(ids))
+    result = session.execute(query.values(status="pending", attempts=0, claimed_until=None))
+    return result.rowcount or 0
 
 
 def drain(runtime) -> int:

@@ -15,8 +15,10 @@ import nlp
 from admin.auth import add_user
 from bot.core import db
 from bot.domain.models import Event, InboxMessage
+from bot.wechat import inbox
 from tests.support.admin import PASSWORD, logged_in
 from tests.support.chat import NUMBER, event, number_in, wait_text
+from tests.support.cli import cli
 from tests.support.service import AES_KEY
 
 
@@ -90,6 +92,55 @@ def test_a_number_promised_but_not_yet_an_event_is_answered_as_on_its_way(clean,
     assert side.text("o-someone-else", number).text.startswith("未找到")  # never someone else's
     wait_text(clean, "o-slow-3", f"事件编号：{number}", timeout=30)
     assert side.text("o-slow-3", number).text.startswith(f"事件 {number}【")  # the event itself now
+    side.close()
+
+
+def test_a_stored_message_that_keeps_failing_is_shown_to_the_dispatcher_and_retried(clean, monkeypatch):
+    """A report stored first whose handling fails every time: after MAX_ATTEMPTS the resident is
+    asked to send again, a dispatcher sees it with its promised number (API and CLI) and retries
+    it; the report then takes that number and its outcome is pushed after the apology."""
+    real, knob = nlp.classify, {"delay": 2.5, "fail": True}
+
+    def classify(text, *args, **kwargs):
+        time.sleep(knob["delay"])
+        if knob["fail"] and not threading.current_thread().name.startswith("AnyIO"):
+            raise RuntimeError("classifier down")  # the background's attempts, not the webhook's thread
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(nlp, "classify", classify)
+    clean.configure(reply_budget=1.0)
+    side = clean.wechat()
+    text = "翠柳小区5栋门口的下水道堵了，污水冒出来了"
+    reply = side.text("o-fails", text).text
+    assert "稍后推送" in reply, reply
+    number = number_in(reply)
+    deadline = time.monotonic() + 30
+    while not (stored := _stored("o-fails")) or stored[0].attempts < 1 or stored[0].last_error is None:
+        assert time.monotonic() < deadline, "the background never tried it"
+        time.sleep(0.1)
+    knob["delay"] = 0.0
+    with db.session_scope() as session:  # skip the growing pauses of attempts 2 … MAX_ATTEMPTS - 1
+        message = session.get(InboxMessage, stored[0].id)
+        message.attempts, message.claimed_until = inbox.MAX_ATTEMPTS - 1, db.utcnow()
+    assert "请再发一次" in wait_text(clean, "o-fails", "未能处理", timeout=30)
+    [failed] = _stored("o-fails")
+    assert failed.status == "failed" and "classifier down" in failed.last_error and failed.number == number
+
+    listed = cli("inbox", "retry", "--list")
+    assert listed.returncode == 0 and f"{failed.id}\t{number}\to-fails" in listed.stdout, listed.stderr
+    with db.session_scope() as session:
+        add_user(session, "dispatch18", PASSWORD, "dispatcher")
+    with logged_in(clean, "dispatch18") as (client, csrf):
+        shown = client.get("/api/outbox").json()
+        assert shown["stored_first"] == {"failed": 1}
+        [row] = shown["failed_messages"]
+        assert (row["id"], row["number"], row["text"]) == (failed.id, number, text)
+        knob["fail"] = False  # the classifier is back: the dispatcher retries it
+        answer = client.post("/api/inbox/retry", json={"ids": [failed.id]}, headers={"X-CSRF-Token": csrf})
+        assert answer.json() == {"retried": 1}
+    pushed = wait_text(clean, "o-fails", f"事件编号：{number}", timeout=30)
+    assert "类别" in pushed
+    assert event(number).text == text and [m.status for m in _stored("o-fails")] == ["done"]
     side.close()
 
 
