@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
+from bot.domain.numbering import CONTINUE_COUNTERS  # noqa: E402
 from bot.domain.vocabulary import day_key, format_number  # noqa: E402
 from bot.timelimits import policy  # noqa: E402
 
@@ -406,6 +407,7 @@ def main(argv: list[str] | None = None) -> None:
         with conn.cursor().copy("COPY daily_counter (key, value) FROM STDIN") as copy:
             for key, value in gen.counters.items():
                 copy.write_row((key, value))
+        conn.execute(CONTINUE_COUNTERS)  # the service's numbers continue after these days' (numbering.py)
         for table in ("grid", "worker", "resident", "event", "rating"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                          f"(SELECT coalesce(max(id), 1) FROM \"{table}\"))")

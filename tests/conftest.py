@@ -17,6 +17,7 @@ from sqlalchemy import text
 import settings as settings_module
 from bot.core import db, runtime
 from bot.demo.fake_wechat import Recorder, create_fake_wechat_app
+from bot.domain import numbering
 from bot.wechat.wechat_side import WeChatSide
 from tests.support.service import AES_KEY, APPID, TOKEN, Env, ServerThread, reset_database
 
@@ -42,6 +43,7 @@ def env(tmp_path_factory) -> Iterator[Env]:
             for table in reversed(db.Base.metadata.sorted_tables):
                 conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            conn.execute(text(f"DROP SEQUENCE IF EXISTS {numbering.SEQUENCE}"))
     upgrade()
     from bot.app import create_app
 

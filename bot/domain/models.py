@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -273,12 +274,22 @@ class SupervisionNotice(Base):
 
 
 class DailyCounter(Base):
-    """Per-day sequence behind event numbers (WL20261123-0042)."""
+    """Per-day sequence behind event numbers (WL20261123-0042) on SQLite (bot/domain/numbering.py)."""
 
     __tablename__ = "daily_counter"
 
     key: Mapped[str] = mapped_column(String(24), primary_key=True)  # "WL20261123"
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NumberBase(Base):
+    """On PostgreSQL a day's numbers are a database SEQUENCE's values minus the day's base: set once
+    per day, read-only after (bot/domain/numbering.py)."""
+
+    __tablename__ = "number_base"
+
+    key: Mapped[str] = mapped_column(String(24), primary_key=True)  # "WL20261123"
+    base: Mapped[int] = mapped_column(BigInteger)
 
 
 class BindCode(Base):

@@ -1,11 +1,21 @@
-"""Event and order numbers: `WL` + local date + `-` + a four-digit daily sequence."""
+"""Event and order numbers: `WL` + local date + `-` + a four-digit daily sequence.
+
+On PostgreSQL a number is a value of one database SEQUENCE minus its day's base (`number_base`,
+written once when the day's first number is taken). `nextval` locks nothing and needs no commit of
+its own, so it is taken inside the report's transaction. A counter row bumped per number (as on
+SQLite) is one row that every report locks: each waited for the one before it to commit and flush
+its WAL, which capped intake, stored-first answers included, at one commit after another.
+
+A number whose transaction rolls back is a gap, as with any SEQUENCE. SQLite has one writer anyway:
+there the day's row in `daily_counter` is bumped in the caller's transaction.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -13,35 +23,52 @@ from bot.core.db import upsert_for_dialect
 from bot.domain.models import DailyCounter
 from bot.domain.vocabulary import day_key, format_number, local_now
 
+SEQUENCE = "event_number_seq"
+# Values taken before a day's base was written (by a process whose clock turned the day a moment
+# later than another's) are below the base: taken again, never numbered 0 or less.
+_TAKE = text(f"SELECT nextval('{SEQUENCE}') AS value, (SELECT base FROM number_base WHERE key = :key) AS base")
+_SET_BASE = text("INSERT INTO number_base (key, base) VALUES (:key, :base) ON CONFLICT (key) DO NOTHING")
+_BASE = text("SELECT base FROM number_base WHERE key = :key")
+# Migration 0011 and bench/generate.py: numbers continue after the counters' values (the next
+# nextval is s + 1, so number = s + 1 - (s - value) = value + 1).
+CONTINUE_COUNTERS = (
+    "INSERT INTO number_base (key, base) SELECT key, s.v - value FROM daily_counter, "
+    f"(SELECT nextval('{SEQUENCE}') AS v) s ON CONFLICT (key) DO UPDATE SET base = EXCLUDED.base"
+)
 
-def next_number(session: Session, now: datetime | None = None, *, inline: bool = False) -> str:
-    """Atomically take the next number of the day (one upsert … RETURNING: safe across processes,
-    and the first number of a day needs no second try).
 
-    On PostgreSQL the counter is bumped outside the report's transaction, as one autocommitted
-    statement: inside it the row would stay locked until the report commits, and every concurrent
-    report would queue behind it. A report that then rolls back leaves a gap, as a SEQUENCE would.
-    SQLite has a single writer anyway, and a second connection would wait on the report's own lock.
-    `inline`: in the caller's transaction anyway, for one that commits right after (a message stored
-    first): the row is locked for one INSERT, and a second connection is saved.
-    """
-    bind = session.get_bind()
-    statement = _take_statement(bind.dialect.name)
-    if bind.dialect.name == "postgresql" and not inline:  # a plain connection: cheaper than an ORM session
-        with bind.connect() as own:
-            return _take(own.execution_options(isolation_level="AUTOCOMMIT"), statement, now)
-    return _take(session, statement, now)
+def next_number(session: Session, now: datetime | None = None) -> str:
+    """The next number of the day (`now`'s local day), safe across processes."""
+    key = day_key(local_now(now))
+    if session.get_bind().dialect.name == "postgresql":
+        return format_number(key, _from_sequence(session, key))
+    return format_number(key, session.execute(_counter_statement(session.get_bind().dialect.name),
+                                              {"key": key}).scalar_one())
+
+
+def _from_sequence(session: Session, key: str) -> int:
+    while True:
+        value, base = session.execute(_TAKE, {"key": key}).one()
+        if base is None:
+            base = _set_base(session, key, value - 1)
+        if value > base:
+            return value - base
+
+
+def _set_base(session: Session, key: str, base: int) -> int:
+    """The day's base, written by the first number of the day and committed at once on a connection
+    of its own (the caller's transaction may run on; another process's first number of the same day
+    must not wait for it). Whoever wrote first decides it."""
+    with session.get_bind().connect() as own:
+        conn: Connection = own.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(_SET_BASE, {"key": key, "base": base})
+        return conn.execute(_BASE, {"key": key}).scalar_one()
 
 
 @cache
-def _take_statement(dialect: str):
+def _counter_statement(dialect: str):
     """Built once per dialect: the day's key is the parameter (this runs for every report)."""
     table = DailyCounter.__table__
     return (upsert_for_dialect(dialect)(table).values(key=bindparam("key", type_=table.c.key.type), value=1)
             .on_conflict_do_update(index_elements=[table.c.key], set_={"value": table.c.value + 1})
             .returning(table.c.value))
-
-
-def _take(executor: Session | Connection, statement, now: datetime | None) -> str:
-    key = day_key(local_now(now))
-    return format_number(key, executor.execute(statement, {"key": key}).scalar_one())

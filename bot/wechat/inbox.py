@@ -186,7 +186,7 @@ def defer(incoming: Incoming, *, view: DeliveryStore | None = None) -> str | Non
     try:
         with session_factory()() as session:
             view.serve(session)
-            number = next_number(session, inline=True) if _reads_as_report(session, view, incoming) else None
+            number = next_number(session) if _reads_as_report(session, view, incoming) else None
             inserted = insert_ignore(session, InboxMessage, key=incoming.key, openid=incoming.openid,
                                      payload=dataclasses.asdict(incoming), number=number, status="pending",
                                      attempts=0, received_at=utcnow())

@@ -1,5 +1,5 @@
 """The report path stays lean: a bounded number of SQL statements per report, the grid tree served
-from a per-process cache that notices changes, event numbers from one upsert."""
+from a per-process cache that notices changes (event numbers: test_numbering.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from sqlalchemy import select, update
 
 from bot.core import db
 from bot.core.store import get_store
-from bot.domain.models import DailyCounter, Event, Grid
-from bot.domain.numbering import next_number
+from bot.domain.models import Event, Grid
 from bot.places import gridindex
 from bot.places.routing import grid_by_location, grid_by_text
 from tests.support.chat import NUMBER
@@ -122,16 +121,6 @@ def test_grid_changes_reach_the_cache(wx, clean):
         assert gridindex.current(session).by_text("丁香苑")[0] is None  # not told yet: cached
         get_store().r.set(gridindex.TOKEN_KEY, "changed elsewhere")
         assert gridindex.current(session).by_text("丁香苑")[1] == "丁香苑"
-
-
-def test_numbers_come_from_one_upsert_per_day(clean):
-    with db.session_scope() as session:
-        session.execute(DailyCounter.__table__.delete())
-    with db.session_scope() as session:
-        first, second = next_number(session), next_number(session)
-    assert first.endswith("-0001") and second.endswith("-0002")
-    with db.session_factory()() as session:
-        assert session.scalar(select(DailyCounter.value)) == 2
 
 
 def _event(number: str) -> Event:
