@@ -24,8 +24,6 @@ from bot.domain.models import DailyCounter
 from bot.domain.vocabulary import day_key, format_number, local_now
 
 SEQUENCE = "event_number_seq"
-# Values taken before a day's base was written (by a process whose clock turned the day a moment
-# later than another's) are below the base: taken again, never numbered 0 or less.
 _TAKE = text(f"SELECT nextval('{SEQUENCE}') AS value, (SELECT base FROM number_base WHERE key = :key) AS base")
 _SET_BASE = text("INSERT INTO number_base (key, base) VALUES (:key, :base) ON CONFLICT (key) DO NOTHING")
 _BASE = text("SELECT base FROM number_base WHERE key = :key")
@@ -39,14 +37,15 @@ CONTINUE_COUNTERS = (
 
 def next_number(session: Session, now: datetime | None = None) -> str:
     """The next number of the day (`now`'s local day), safe across processes."""
-    key = day_key(local_now(now))
-    if session.get_bind().dialect.name == "postgresql":
+    key, dialect = day_key(local_now(now)), session.get_bind().dialect.name
+    if dialect == "postgresql":
         return format_number(key, _from_sequence(session, key))
-    return format_number(key, session.execute(_counter_statement(session.get_bind().dialect.name),
-                                              {"key": key}).scalar_one())
+    return format_number(key, session.execute(_counter_statement(dialect), {"key": key}).scalar_one())
 
 
 def _from_sequence(session: Session, key: str) -> int:
+    """Values taken before the day's base was written (by a process whose clock turned the day a
+    moment later than another's) are below it: taken again, never numbered 0 or less."""
     while True:
         value, base = session.execute(_TAKE, {"key": key}).one()
         if base is None:
