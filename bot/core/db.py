@@ -128,6 +128,7 @@ def build_engine() -> Engine:
         get_settings().data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_savepoint_as_writer)
         return engine
     # A short connect timeout: with the database down, WeChat must still get a quick apology.
     # Enough pooled connections for every thread that holds one at once (the webhook's and the
@@ -173,6 +174,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_savepoint_as_writer(connection, _name) -> None:
+    """A SAVEPOINT that opens the transaction begins it as a reader (pysqlite issues BEGIN only
+    before a write); the first write must then upgrade, and fails at once with "database is
+    locked" if another connection committed since the read: the busy timeout does not apply to
+    a stale snapshot. BEGIN IMMEDIATE takes the write lock first, waiting its turn."""
+    raw = connection.connection.dbapi_connection
+    if not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
 
 
 # The current runtime's engine and sessions (thin accessors, so call sites need not carry a runtime).
