@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -45,6 +46,13 @@ def shared_value(session, key: str) -> bytes | None:
     if ahead is not None and key in ahead:
         return ahead[key]
     return get_store().r.get(key)
+
+
+def sliding_estimate(hits: int, earlier: int, now: float, window: int) -> int:
+    """This window's hits plus the previous window's, weighted by how much of it still lies within
+    the last `window` seconds. The share rounds up: a hit the window still partly covers counts
+    whole, so just after the turn a look still sees the limit the last window reached."""
+    return hits + math.ceil(earlier * (1 - (now % window) / window))
 
 
 class Claim:
@@ -168,8 +176,8 @@ class Store:
             if not self.claim(key, lease):
                 return None
             return Delivery(self.hit_rate_limit(scope, limit), None, prefetched=False)
-        estimate = hits + int(earlier or 0) * (1 - (now % RATE_WINDOW) / RATE_WINDOW)
-        return Delivery(estimate > limit, json.loads(dialog) if dialog else None, prefetched=True,
+        limited = sliding_estimate(hits, int(earlier or 0), now, RATE_WINDOW) > limit
+        return Delivery(limited, json.loads(dialog) if dialog else None, prefetched=True,
                         ahead=dict(zip(ahead, shared_values, strict=True)), fresh=not self.degraded)
 
     def finish(self, key: str | None, reply: str, ttl: int = 600,
@@ -243,7 +251,7 @@ class Store:
         else:
             hits = int(self.r.get(key) or 0)
         earlier = int(self.r.get(f"wl:rate:{scope}:{bucket - 1}") or 0)
-        estimate = hits + earlier * (1 - (now % window) / window)
+        estimate = sliding_estimate(hits, earlier, now, window)
         return estimate > limit if count else estimate >= limit
 
     # -- locks (scheduler leader, token refresh) --

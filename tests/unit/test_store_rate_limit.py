@@ -32,3 +32,13 @@ def test_the_window_slides_open_again(clock):
     assert store.hit_rate_limit("o-later", 3, count=False)  # looking does not count
     clock[0] += 61  # a whole window later the earlier hits have slid out
     assert not store.hit_rate_limit("o-later", 3)
+
+
+def test_a_look_just_after_the_turn_sees_the_limit_reached(clock):
+    """The login check looks before it counts: four failures a second ago must still refuse the
+    fifth, however the window's fraction rounds (4 × 0.98 was 3.92 < 4: one more try slipped by)."""
+    store = Store(fakeredis.FakeRedis(server=fakeredis.FakeServer()), embedded=True)
+    for _ in range(4):
+        store.hit_rate_limit("login-addr:127.0.0.1", 4, window=600)
+    clock[0] += 1.0  # the ten-minute window has just turned
+    assert store.hit_rate_limit("login-addr:127.0.0.1", 4, window=600, count=False)
