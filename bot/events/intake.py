@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import String, bindparam, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -66,7 +66,11 @@ class Reported:
     duplicate: Duplicate | None = None
 
 
-def resident(session: Session, openid: str) -> Resident:
+def resident(session: Session, openid: str, *, at: Grid | None = None) -> Resident:
+    """The resident, created if new; `at`: the grid they report from, written by their touch when
+    it is still due (`touch_later`), else by the caller."""
+    if session.info.pop(("touch", openid), False):
+        return touch_resident(session, openid, at)
     found = session.info.get(("resident", openid))  # touch_resident already upserted it in this unit of work
     if found is not None:
         return found
@@ -81,23 +85,43 @@ def resident(session: Session, openid: str) -> Resident:
     return found
 
 
-def touch_resident(session: Session, openid: str) -> Resident:
+def touch_resident(session: Session, openid: str, grid: Grid | None = None) -> Resident:
     """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window.
-    One upsert statement, which also loads the resident: this runs for every incoming message."""
+    One upsert statement, which also loads the resident: this runs for every incoming message.
+    `grid`: where they report from now, set by the same statement (None keeps the last one)."""
+    session.info.pop(("touch", openid), None)
     row = session.connection().execute(_touch_statement(session.get_bind().dialect.name),
-                                       {"openid": openid, "now": utcnow()}).one()
+                                       {"openid": openid, "now": utcnow(),
+                                        "grid_id": grid.id if grid is not None else None}).one()
     person = as_loaded(session, Resident, row)
+    if grid is not None:  # the object says where, as a loaded relationship: no query to find it
+        set_committed_value(person, "grid", grid)
     session.info[("resident", openid)] = person
     return person
+
+
+def touch_later(session: Session, openid: str) -> None:
+    """The touch is due in this unit of work, written by the first `resident()` call (a report's,
+    with its grid in the same statement) or by `touch_if_due` at the end."""
+    session.info[("touch", openid)] = True
+
+
+def touch_if_due(session: Session, openid: str) -> None:
+    if session.info.get(("touch", openid)):
+        touch_resident(session, openid)
 
 
 @cache
 def _touch_statement(dialect: str):
     """Built once per dialect, as _SAME_PROBLEM below."""
     now, table = bindparam("now", type_=UTCDateTime()), Resident.__table__
-    return (upsert_for_dialect(dialect)(table)
-            .values(openid=bindparam("openid", type_=String()), subscribed=True, last_message_at=now, created_at=now)
-            .on_conflict_do_update(index_elements=[table.c.openid], set_={"last_message_at": now, "subscribed": True})
+    insert = upsert_for_dialect(dialect)(table)
+    grid_id = bindparam("grid_id", type_=table.c.grid_id.type)
+    return (insert.values(openid=bindparam("openid", type_=String()), subscribed=True, last_message_at=now,
+                          created_at=now, grid_id=grid_id)
+            .on_conflict_do_update(index_elements=[table.c.openid],
+                                   set_={"last_message_at": now, "subscribed": True,
+                                         "grid_id": func.coalesce(insert.excluded.grid_id, table.c.grid_id)})
             .returning(*table.c))
 
 
@@ -113,8 +137,10 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
         existing = session.scalar(select(Event).where(Event.source_key == data.source_key))
         if existing is not None:
             return Reported(existing, _current_route(existing), created=False)
-    person = resident(session, data.openid)
     result = (classification or nlp.classify(data.text)) if data.text else None  # the handler's, if it had one
+    with session.no_autoflush:
+        grid, place_text = _locate(session, data, result)
+    person = resident(session, data.openid, at=grid)
     now = utcnow()
     event = Event(
         reporter=person, source=data.source, source_key=data.source_key, text=data.text, created_at=now,
@@ -124,8 +150,8 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
     )
     _apply_classification(event, result)
     event.phone = event.phone or data.phone
+    event.place_text = place_text
     with session.no_autoflush:
-        grid, event.place_text = _locate(session, data, result)
         if grid is not None and person.grid_id != grid.id:
             _move(session, person, grid)
         near = grid or grid_hint or _last_grid(session, person)

@@ -36,6 +36,7 @@ from bot.core.store import DeliveryStore, Store, get_store
 from bot.domain.models import Event, InboxMessage
 from bot.domain.numbering import next_number
 from bot.domain.vocabulary import find_number
+from bot.events import intake
 from bot.events.intake import touch_resident
 from bot.notify import outbox
 from bot.places import roles
@@ -147,9 +148,14 @@ def handle(session: Session, incoming: Incoming, store: Store, data: dict | None
         # the resident's row lock — their next message would wait behind it — nor, on SQLite, the
         # one writer's lock that a message being stored first waits for.
         ctx.classification  # noqa: B018 - cached on the context for the routers' filters
-    if incoming.msg_type != "event" or incoming.event == "subscribe":
-        touch_resident(session, incoming.openid)
-    return handlers.dispatch(ctx)
+    if incoming.msg_type == "event" and incoming.event != "subscribe":
+        return handlers.dispatch(ctx)
+    # Every message touches its sender, at the first `resident()` call (a report's carries where
+    # they report from: one statement) or after the routers.
+    intake.touch_later(session, incoming.openid)
+    reply = handlers.dispatch(ctx)
+    intake.touch_if_due(session, incoming.openid)
+    return reply
 
 
 # ----------------------------------------------------------------------------- storing first

@@ -42,14 +42,40 @@ def test_a_report_costs_a_bounded_number_of_statements(wx, clean):
     with statements() as seen:
         reply = wx.text("o-lean", "幸福小区3栋楼道灯坏了，晚上黑漆漆的")
     assert NUMBER.search(reply.text) and "王芳" in reply.text
-    # resident upsert, worker role, retry check, grid worker, number, event, timeline (both rows),
-    # resident's grid, outbox push, duplicate check: no per-grid loads, no UPDATE of the new event
-    assert len(seen) <= 12, seen
-    assert seen.count("UPDATE") <= 1, seen  # only the resident's last grid; never the new event
+    # resident upsert (with their grid), worker role, retry check, grid worker, number, event,
+    # timeline (both rows), outbox push, duplicate check: no per-grid loads, no UPDATE of the new event
+    assert len(seen) <= 11, seen
+    assert "UPDATE" not in seen, seen
     saved = _event(NUMBER.search(reply.text).group(0))
     assert saved.status == "assigned" and saved.grid.name == "幸福家园网格"
     assert saved.respond_due_at is not None and saved.next_check_at is not None
     assert [e.action for e in saved.timeline] == ["report", "assign"]
+
+
+def test_a_residents_grid_rides_in_their_upsert(wx, clean):
+    """Issue 18: where a resident reported is written by the upsert that touches them (no UPDATE of
+    its own); a later report that names no place keeps it; one from elsewhere moves it."""
+    from bot.domain.models import Resident
+
+    wx.text("o-warm-grid", "幸福小区5栋门口垃圾没人清理")
+    with statements() as seen:
+        first = wx.text("o-moves", "幸福小区3栋楼道灯坏了，晚上黑漆漆的")
+    assert NUMBER.search(first.text) and "UPDATE" not in seen, seen
+
+    def grid_of(openid: str) -> str | None:
+        with db.session_factory()() as session:
+            person = session.scalar(select(Resident).where(Resident.openid == openid))
+            return person.grid.name if person.grid is not None else None
+
+    assert grid_of("o-moves") == _event(NUMBER.search(first.text).group(0)).grid.name == "幸福家园网格"
+    wx.text("o-moves", "楼下的路灯也不亮了，走路看不清，麻烦派人来修一下")
+    assert grid_of("o-moves") == "幸福家园网格"
+    with db.session_factory()() as session:
+        elsewhere = session.scalar(select(Grid).where(Grid.name != "幸福家园网格", Grid.aliases.is_not(None),
+                                                      Grid.aliases != "").order_by(Grid.id))
+        alias, name = elsewhere.aliases.split("|")[0], elsewhere.name
+    wx.text("o-moves", f"{alias}门口的垃圾桶满了好几天没人清理，味道很大")
+    assert grid_of("o-moves") == name
 
 
 @contextmanager
