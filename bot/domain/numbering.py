@@ -15,12 +15,12 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import BigInteger, bindparam, literal_column, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.core.db import upsert_for_dialect
-from bot.domain.models import DailyCounter
+from bot.domain.models import DailyCounter, NumberBase
 from bot.domain.vocabulary import day_key, format_number, local_now
 
 SEQUENCE = "event_number_seq"
@@ -37,9 +37,10 @@ CONTINUE_COUNTERS = (
 
 def next_number(session: Session, now: datetime | None = None) -> str:
     """The next number of the day (`now`'s local day), safe across processes."""
-    key, dialect = day_key(local_now(now)), session.get_bind().dialect.name
-    if dialect == "postgresql":
+    key = today_key(now)
+    if in_sequence(session):
         return format_number(key, _from_sequence(session, key))
+    dialect = session.get_bind().dialect.name
     return format_number(key, session.execute(_counter_statement(dialect), {"key": key}).scalar_one())
 
 
@@ -48,10 +49,40 @@ def _from_sequence(session: Session, key: str) -> int:
     moment later than another's) are below it: taken again, never numbered 0 or less."""
     while True:
         value, base = session.execute(_TAKE, {"key": key}).one()
-        if base is None:
-            base = _set_base(session, key, value - 1)
-        if value > base:
-            return value - base
+        if (sequence := _over_base(session, key, value, base)) is not None:
+            return sequence
+
+
+def _over_base(session: Session, key: str, value: int, base: int | None) -> int | None:
+    if base is None:
+        base = _set_base(session, key, value - 1)
+    return value - base if value > base else None
+
+
+def in_sequence(session: Session) -> bool:
+    """Numbers come from the SEQUENCE (PostgreSQL), not from a counter row."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def today_key(now: datetime | None = None) -> str:
+    return day_key(local_now(now))
+
+
+def taken_alongside() -> tuple:
+    """The columns that take the day's next number in another statement's RETURNING (a report's
+    upsert of its resident: one round trip fewer), with the day's key as the bind parameter
+    `number_key`; `taken_from` makes the number of them. Only where `in_sequence`."""
+    table = NumberBase.__table__
+    base = select(table.c.base).where(table.c.key == bindparam("number_key", type_=table.c.key.type))
+    return (literal_column(f"nextval('{SEQUENCE}')", BigInteger).label("number_value"),
+            base.scalar_subquery().label("number_base"))
+
+
+def taken_from(session: Session, key: str, row) -> str:
+    """The number of a row that carried `taken_alongside()`'s columns (a value below the day's
+    base is taken again, as in next_number)."""
+    sequence = _over_base(session, key, row.number_value, row.number_base)
+    return format_number(key, sequence if sequence is not None else _from_sequence(session, key))
 
 
 def _set_base(session: Session, key: str, base: int) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import nlp
 from bot.core.db import UTCDateTime, as_loaded, upsert_for_dialect, utcnow
+from bot.domain import numbering
 from bot.domain.lifecycle import record_creation, transition, write_new
 from bot.domain.models import Attachment, Event, Follower, Grid, InboxMessage, Resident
 from bot.domain.numbering import next_number
@@ -89,10 +90,27 @@ def touch_resident(session: Session, openid: str, grid: Grid | None = None) -> R
     """Remember when the resident last wrote: it opens WeChat's 48-hour customer-service window.
     One upsert statement, which also loads the resident: this runs for every incoming message.
     `grid`: where they report from now, set by the same statement (None keeps the last one)."""
+    return _touched(session, openid, grid, _touch(session, openid, grid))
+
+
+def reporter(session: Session, openid: str, grid: Grid | None, *, numbered: bool) -> tuple[Resident, str | None]:
+    """The reporting resident; and, when `numbered` and their touch is still due on a database
+    whose numbers come from a SEQUENCE, the new event's number, taken by that same statement."""
+    if not (numbered and session.info.get(("touch", openid)) and numbering.in_sequence(session)):
+        return resident(session, openid, at=grid), None
+    key = numbering.today_key()
+    row = _touch(session, openid, grid, number_key=key)
+    return _touched(session, openid, grid, row), numbering.taken_from(session, key, row)
+
+
+def _touch(session: Session, openid: str, grid: Grid | None, number_key: str | None = None):
+    statement = _touch_statement(session.get_bind().dialect.name, numbered=number_key is not None)
+    values = {"openid": openid, "now": utcnow(), "grid_id": grid.id if grid is not None else None}
+    return session.connection().execute(statement, values | ({"number_key": number_key} if number_key else {})).one()
+
+
+def _touched(session: Session, openid: str, grid: Grid | None, row) -> Resident:
     session.info.pop(("touch", openid), None)
-    row = session.connection().execute(_touch_statement(session.get_bind().dialect.name),
-                                       {"openid": openid, "now": utcnow(),
-                                        "grid_id": grid.id if grid is not None else None}).one()
     person = as_loaded(session, Resident, row)
     if grid is not None:  # the object says where, as a loaded relationship: no query to find it
         set_committed_value(person, "grid", grid)
@@ -112,8 +130,8 @@ def touch_if_due(session: Session, openid: str) -> None:
 
 
 @cache
-def _touch_statement(dialect: str):
-    """Built once per dialect, as _SAME_PROBLEM below."""
+def _touch_statement(dialect: str, numbered: bool = False):
+    """Built once per dialect, as _SAME_PROBLEM below; `numbered` also takes an event number."""
     now, table = bindparam("now", type_=UTCDateTime()), Resident.__table__
     insert = upsert_for_dialect(dialect)(table)
     grid_id = bindparam("grid_id", type_=table.c.grid_id.type)
@@ -122,7 +140,7 @@ def _touch_statement(dialect: str):
             .on_conflict_do_update(index_elements=[table.c.openid],
                                    set_={"last_message_at": now, "subscribed": True,
                                          "grid_id": func.coalesce(insert.excluded.grid_id, table.c.grid_id)})
-            .returning(*table.c))
+            .returning(*table.c, *(numbering.taken_alongside() if numbered else ())))
 
 
 def report(session: Session, data: Report, grid_hint: Grid | None = None,
@@ -140,7 +158,7 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
     result = (classification or nlp.classify(data.text)) if data.text else None  # the handler's, if it had one
     with session.no_autoflush:
         grid, place_text = _locate(session, data, result)
-    person = resident(session, data.openid, at=grid)
+    person, number = reporter(session, data.openid, grid, numbered=data.number is None)
     now = utcnow()
     event = Event(
         reporter=person, source=data.source, source_key=data.source_key, text=data.text, created_at=now,
@@ -156,7 +174,7 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
             _move(session, person, grid)
         near = grid or grid_hint or _last_grid(session, person)
         routed = _urgent_route(session, route(session, near, event.grade), event)
-    event.number = data.number or next_number(session)
+    event.number = data.number or number or next_number(session)
     rounds.start_round(event, now, new_round=False)
     record_creation(session, event, actor="resident", note=data.text[:500])
     _assign(session, event, routed)
