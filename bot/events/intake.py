@@ -70,7 +70,7 @@ class Reported:
 def resident(session: Session, openid: str, *, at: Grid | None = None) -> Resident:
     """The resident, created if new; `at`: the grid they report from, written by their touch when
     it is still due (`touch_later`), else by the caller."""
-    if session.info.pop(("touch", openid), False):
+    if _touch_due(session, openid):
         return touch_resident(session, openid, at)
     found = session.info.get(("resident", openid))  # touch_resident already upserted it in this unit of work
     if found is not None:
@@ -96,7 +96,7 @@ def touch_resident(session: Session, openid: str, grid: Grid | None = None) -> R
 def reporter(session: Session, openid: str, grid: Grid | None, *, numbered: bool) -> tuple[Resident, str | None]:
     """The reporting resident; and, when `numbered` and their touch is still due on a database
     whose numbers come from a SEQUENCE, the new event's number, taken by that same statement."""
-    if not (numbered and session.info.get(("touch", openid)) and numbering.in_sequence(session)):
+    if not (numbered and _touch_due(session, openid) and numbering.in_sequence(session)):
         return resident(session, openid, at=grid), None
     key = numbering.today_key()
     row = _touch(session, openid, grid, number_key=key)
@@ -106,11 +106,13 @@ def reporter(session: Session, openid: str, grid: Grid | None, *, numbered: bool
 def _touch(session: Session, openid: str, grid: Grid | None, number_key: str | None = None):
     statement = _touch_statement(session.get_bind().dialect.name, numbered=number_key is not None)
     values = {"openid": openid, "now": utcnow(), "grid_id": grid.id if grid is not None else None}
-    return session.connection().execute(statement, values | ({"number_key": number_key} if number_key else {})).one()
+    if number_key is not None:
+        values["number_key"] = number_key
+    return session.connection().execute(statement, values).one()
 
 
 def _touched(session: Session, openid: str, grid: Grid | None, row) -> Resident:
-    session.info.pop(("touch", openid), None)
+    session.info.pop(_touch_key(openid), None)
     person = as_loaded(session, Resident, row)
     if grid is not None:  # the object says where, as a loaded relationship: no query to find it
         set_committed_value(person, "grid", grid)
@@ -121,12 +123,20 @@ def _touched(session: Session, openid: str, grid: Grid | None, row) -> Resident:
 def touch_later(session: Session, openid: str) -> None:
     """The touch is due in this unit of work, written by the first `resident()` call (a report's,
     with its grid in the same statement) or by `touch_if_due` at the end."""
-    session.info[("touch", openid)] = True
+    session.info[_touch_key(openid)] = True
 
 
 def touch_if_due(session: Session, openid: str) -> None:
-    if session.info.get(("touch", openid)):
+    if _touch_due(session, openid):
         touch_resident(session, openid)
+
+
+def _touch_key(openid: str) -> tuple[str, str]:
+    return ("touch", openid)
+
+
+def _touch_due(session: Session, openid: str) -> bool:
+    return session.info.get(_touch_key(openid), False)
 
 
 @cache

@@ -37,7 +37,6 @@ from bot.domain.models import Event, InboxMessage
 from bot.domain.numbering import next_number
 from bot.domain.vocabulary import find_number
 from bot.events import intake
-from bot.events.intake import touch_resident
 from bot.notify import outbox
 from bot.places import roles
 from handlers.router import Context, Incoming
@@ -287,7 +286,7 @@ def _failed(session: Session, message: InboxMessage, exc: Exception) -> None:
         # Every attempt rolled back its touch of the resident: without one, a resident who never
         # wrote before is "outside the 48-hour window" and the apology would wait for their next
         # message. They wrote moments ago (the window counts from then; now is off by the retries).
-        touch_resident(session, message.openid)
+        intake.touch_resident(session, message.openid)
         # a key of its own: the outcome of a retry (inbox:{id}) is still pushed after this apology
         outbox.enqueue(session, message.openid, FAILED, dedup_key=f"inbox-failed:{message.id}")
     else:  # due again after a growing pause

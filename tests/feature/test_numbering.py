@@ -14,7 +14,10 @@ from bot.core import db
 from bot.domain.models import DailyCounter, NumberBase
 from bot.domain.numbering import CONTINUE_COUNTERS, SEQUENCE, next_number
 from bot.domain.vocabulary import day_key, local_now
+from bot.events import intake
 from settings import get_settings
+from tests.support.chat import NUMBER
+from tests.support.sql import statements
 
 ON_SQLITE = get_settings().effective_database_url.startswith("sqlite")
 one_writer = pytest.mark.skipif(ON_SQLITE, reason="SQLite has one writer: a second transaction waits by design")
@@ -108,23 +111,11 @@ def test_an_upgraded_database_continues_the_days_it_counted(clean):
 @sequence_only
 def test_a_report_takes_its_number_in_the_residents_upsert(wx, clean):
     """Issue 18: a first report's number rides in the upsert that touches its resident (no SELECT of
-    its own); the day's first number writes the base, and a base written ahead is stepped over."""
-    from tests.support.chat import NUMBER
-
-    taken: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany):
-        if threading.current_thread().name.startswith("AnyIO worker"):
-            taken.append(statement)
-
+    its own), and the day's first number writes the base."""
     with db.session_scope() as session:
         session.execute(delete(NumberBase))
-    engine = db.get_engine()
-    sa_event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(whole=True) as taken:
         first = wx.text("o-seq-1", "幸福小区3栋楼道灯坏了，晚上黑漆漆的")
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
     assert NUMBER.search(first.text).group(0) == f"{_today()}-0001"
     assert not [s for s in taken if s.lstrip().upper().startswith("SELECT NEXTVAL")], taken
     second = wx.text("o-seq-2", "幸福小区5栋门口垃圾没人清理，味道很大")
@@ -134,8 +125,6 @@ def test_a_report_takes_its_number_in_the_residents_upsert(wx, clean):
 @sequence_only
 def test_a_base_written_ahead_is_stepped_over_in_the_residents_upsert(clean):
     """Another process's clock turned the day first and wrote a base ahead of this sequence value."""
-    from bot.events import intake
-
     with db.session_scope() as session:
         ahead = session.execute(text(f"SELECT last_value FROM {SEQUENCE}")).scalar_one() + 3
         session.add(NumberBase(key=_today(), base=ahead))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
 from bot.core import db
@@ -15,26 +14,7 @@ from bot.domain.models import Event, Grid
 from bot.places import gridindex
 from bot.places.routing import grid_by_location, grid_by_text
 from tests.support.chat import NUMBER
-
-
-@contextmanager
-def statements(this_thread: bool = False):
-    """The SQL statements sent meanwhile by the service's request threads (or by this test's own
-    thread): its scheduler runs the outbox and supervision jobs on the same engine at the same time."""
-    seen: list[str] = []
-    me = threading.current_thread()
-
-    def record(conn, cursor, statement, params, context, executemany):
-        current = threading.current_thread()
-        if current is me if this_thread else current.name.startswith("AnyIO worker"):
-            seen.append(statement.split(None, 1)[0].upper())
-
-    engine = db.get_engine()
-    sa_event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
+from tests.support.sql import statements
 
 
 def test_a_report_costs_a_bounded_number_of_statements(wx, clean):
