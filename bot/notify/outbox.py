@@ -61,11 +61,17 @@ def enqueue(
     dedup_key: str | None = None,
     channel: str = "customer_service",
     extra: dict | None = None,
+    digest: tuple[str, str] | None = None,
 ) -> int | None:
-    """Queue a push in the caller's transaction; returns its id, or None when dedup_key was queued."""
+    """Queue a push in the caller's transaction; returns its id, or None when dedup_key was queued.
+    `digest` (title, label): pushes of that title to one recipient that fall due together are sent
+    as one message headed by their labels (see `_units`)."""
     now = utcnow()
+    payload = {"text": text, **(extra or {})}
+    if digest is not None:
+        payload["digest"] = list(digest)
     return insert_ignore(
-        session, OutboxMessage, openid=openid, channel=channel, payload={"text": text, **(extra or {})},
+        session, OutboxMessage, openid=openid, channel=channel, payload=payload,
         dedup_key=dedup_key, event_id=event_id, status="pending", attempts=0, next_attempt_at=now,
         created_at=now,
     )
@@ -81,6 +87,8 @@ def _expired(msg: OutboxMessage, now: datetime) -> bool:
 
 
 BATCH = 50
+DIGEST_MAX = 5  # pushes in one digest
+TEXT_BYTES = 2048  # WeChat's limit on a text message, in UTF-8 bytes
 YIELD = 0.2  # seconds a routine push waits after it is sent while the webhook is flooded
 URGENT = "urgent:"  # the dedup_key prefix of an urgent alert's pushes (bot.events.urgent)
 _URGENT_FIRST = case((OutboxMessage.dedup_key.startswith(URGENT), 0), else_=1)
@@ -148,7 +156,8 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
             prepare(session, messages)
         choose = getattr(send, "choose", None)
         outcome = None
-        for msg in messages:
+        for unit in _units(messages):
+            msg, sending = _lead(unit), [m.id for m in unit]
             sql = session.connection()  # Core statements on the session's connection: no ORM bookkeeping
             if outcome is not None:  # the previous outcome rides in this message's commit
                 sql.execute(*outcome)
@@ -159,16 +168,16 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
                     channel = choose(msg)
                 except PushError as exc:  # no channel reaches them now: a try all the same, so the backoff grows
                     msg.attempts += 1
-                    outcome = _set(msg.id, claimed_until=None, attempts=msg.attempts, **_failed(msg, now, exc))
+                    outcome = _set(sending, claimed_until=None, attempts=msg.attempts, **_failed(msg, now, exc))
                     continue
                 if channel != msg.channel:
                     msg.channel = changes["channel"] = channel
             msg.status, msg.attempts = "attempting", msg.attempts + 1
-            sql.execute(*_set(msg.id, status="attempting", attempts=msg.attempts, **changes))
+            sql.execute(*_set(sending, status="attempting", attempts=msg.attempts, **changes))
             session.commit()  # recorded before the request leaves: a crash now is not a blind resend
             values = _send_one(send, msg, now)
-            delivered += values["status"] == "sent"
-            outcome = _set(msg.id, claimed_until=None, **values)
+            delivered += len(unit) if values["status"] == "sent" else 0
+            outcome = _set(sending, claimed_until=None, **values)
             if pause is not None and not is_urgent(msg) and pause():
                 time.sleep(YIELD)
         if outcome is not None:
@@ -177,13 +186,57 @@ def _drain_batch(factory: sessionmaker[Session], send: Callable[[OutboxMessage],
     return len(ids), delivered
 
 
-_BY_ID = OutboxMessage.__table__.update().where(OutboxMessage.__table__.c.id == bindparam("message_id"))
+def _units(messages: list[OutboxMessage]) -> list[list[OutboxMessage]]:
+    """The sends of a batch, in its order: each message alone, but pushes with the same digest
+    title to one recipient on one channel go together, up to DIGEST_MAX and TEXT_BYTES. A flood
+    of reports in one grid is then a few messages to its worker instead of dozens, and WeChat lets
+    a follower's message open only five customer-service sends."""
+    units: list[list[OutboxMessage]] = []
+    open_units: dict[tuple, list[OutboxMessage]] = {}
+    for msg in messages:
+        digest = msg.payload.get("digest")
+        if not digest or is_urgent(msg) or msg.payload.keys() - {"text", "digest"}:
+            units.append([msg])
+            continue
+        key = (msg.openid, msg.channel, msg.attempts, digest[0])
+        unit = open_units.get(key)
+        if unit is not None and len(unit) < DIGEST_MAX and _fits([*unit, msg]):
+            unit.append(msg)
+        else:
+            open_units[key] = [msg]
+            units.append(open_units[key])
+    return units
 
 
-def _set(message_id: int, **values) -> tuple:
-    """An UPDATE of one message's columns, as (statement, parameters): the statement is built once
-    (two of these run for every push)."""
-    return _BY_ID, {"message_id": message_id, **values}
+def _digest_text(unit: list[OutboxMessage]) -> str:
+    title = unit[0].payload["digest"][0]
+    labels = "、".join(m.payload["digest"][1] for m in unit)
+    return f"【{title}】{len(unit)} 条：{labels}\n\n" + "\n\n".join(m.payload["text"] for m in unit)
+
+
+def _fits(unit: list[OutboxMessage]) -> bool:
+    return len(_digest_text(unit).encode()) <= TEXT_BYTES
+
+
+def _lead(unit: list[OutboxMessage]) -> OutboxMessage:
+    """What is sent for a unit: its one message, or a copy of the first (oldest: its age decides
+    when the digest is given up) carrying the digest's text."""
+    if len(unit) == 1:
+        return unit[0]
+    first = unit[0]
+    return OutboxMessage(id=first.id, openid=first.openid, channel=first.channel, dedup_key=first.dedup_key,
+                         payload={"text": _digest_text(unit)}, status=first.status, attempts=first.attempts,
+                         created_at=first.created_at)
+
+
+_BY_IDS = OutboxMessage.__table__.update().where(
+    OutboxMessage.__table__.c.id.in_(bindparam("message_ids", expanding=True)))
+
+
+def _set(message_ids: list[int], **values) -> tuple:
+    """An UPDATE of the columns of one send's messages, as (statement, parameters): the statement
+    is built once (two of these run for every send)."""
+    return _BY_IDS, {"message_ids": message_ids, **values}
 
 
 def _send_one(send: Callable[[OutboxMessage], None], msg: OutboxMessage, now: datetime) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -331,3 +331,103 @@ def test_the_client_sends_what_wechatpy_asked_and_a_late_answer_stays_a_read_tim
     control(clean, delay=1.5)
     with pytest.raises(requests.exceptions.ReadTimeout):
         call(client, client.message.send_text, "o-plain", "晚到的回答")
+
+
+def _queued_later(*pushes: tuple[str, str, dict]) -> datetime:
+    """Queue (openid, text, enqueue options) pushes due an hour from now (not for the running
+    service's own drainer); returns that hour."""
+    from bot.notify.outbox import enqueue
+
+    later = utcnow() + timedelta(hours=1)
+    with db.session_scope() as session:
+        ids = [enqueue(session, openid, text, **options) for openid, text, options in pushes]
+        session.execute(OutboxMessage.__table__.update().where(OutboxMessage.id.in_(ids))
+                        .values(next_attempt_at=later))
+    return later
+
+
+def _task(openid: str, number: str, text: str | None = None) -> tuple[str, str, dict]:
+    return (openid, text or f"【新任务】{number}\n地点：幸福小区\n回复「接单 {number}」开始处置",
+            {"dedup_key": f"task:{number}:{openid}", "digest": ("新任务", number)})
+
+
+def test_new_tasks_for_one_worker_that_fall_due_together_go_as_one_push(clean):
+    """A flood in one grid: its worker gets one message naming the new tasks, not one per task
+    (WeChat lets a follower's message open five customer-service sends). Urgent alerts and other
+    pushes still go alone, the alert first."""
+    from bot.notify.outbox import URGENT, drain
+
+    later = _queued_later(
+        _task("o-digest-a", "WL-D1"), _task("o-digest-b", "WL-D2"), _task("o-digest-a", "WL-D3"),
+        ("o-digest-a", "【居民补充】WL-D1\n门口", {}), _task("o-digest-a", "WL-D4"),
+        ("o-digest-a", "【紧急】WL-D5 燃气", {"dedup_key": f"{URGENT}WL-D5:a", "digest": ("新任务", "WL-D5")}),
+    )
+    sent: list[tuple[str, str]] = []
+    assert drain(db.session_factory(), lambda msg: sent.append((msg.openid, msg.payload["text"])), now=later) == 6
+    assert sent[0] == ("o-digest-a", "【紧急】WL-D5 燃气")
+    digest = [text for openid, text in sent if openid == "o-digest-a" and text.startswith("【新任务】3 条")]
+    assert len(digest) == 1 and len(sent) == 4
+    assert digest[0].splitlines()[0] == "【新任务】3 条：WL-D1、WL-D3、WL-D4"
+    for number in ("WL-D1", "WL-D3", "WL-D4"):
+        assert f"回复「接单 {number}」开始处置" in digest[0]
+    assert ("o-digest-b", _task("o-digest-b", "WL-D2")[1]) in sent  # alone: as it was queued
+    assert ("o-digest-a", "【居民补充】WL-D1\n门口") in sent
+    rows = outbox_rows("o-digest-a") + outbox_rows("o-digest-b")
+    assert {(r.status, r.attempts) for r in rows} == {("sent", 1)} and len(rows) == 6
+
+
+def test_a_digest_stays_within_wechats_text_limit(clean):
+    from bot.notify.outbox import DIGEST_MAX, TEXT_BYTES, drain
+
+    long = "内容：" + "楼道灯坏了好几天了晚上看不见" * 12
+    later = _queued_later(*[_task("o-digest-long", f"WL-L{n}", f"【新任务】WL-L{n}\n{long}") for n in range(7)],
+                          *[_task("o-digest-short", f"WL-S{n}") for n in range(DIGEST_MAX + 2)])
+    sent: list[tuple[str, str]] = []
+    assert drain(db.session_factory(), lambda msg: sent.append((msg.openid, msg.payload["text"])),
+                 now=later) == 7 + DIGEST_MAX + 2
+    assert all(len(text.encode()) <= TEXT_BYTES for _, text in sent)
+    long_sends = [text for openid, text in sent if openid == "o-digest-long"]
+    assert 1 < len(long_sends) < 7
+    assert sorted(n for text in long_sends for n in range(7) if f"【新任务】WL-L{n}\n" in text) == list(range(7))
+    short_sends = [text for openid, text in sent if openid == "o-digest-short"]
+    assert [text.splitlines()[0] for text in short_sends] == [
+        f"【新任务】{DIGEST_MAX} 条：" + "、".join(f"WL-S{n}" for n in range(DIGEST_MAX)),
+        f"【新任务】2 条：WL-S{DIGEST_MAX}、WL-S{DIGEST_MAX + 1}"]
+
+
+def test_a_digest_that_cannot_go_on_its_channel_falls_back_whole(clean):
+    """45015 on a digest: every task in it takes the template channel, and goes there together."""
+    from bot.notify.outbox import PushError, drain
+
+    later = _queued_later(_task("o-digest-fb", "WL-F1"), _task("o-digest-fb", "WL-F2"))
+
+    def window_closed(msg: OutboxMessage) -> None:
+        raise PushError("45015", fallback="template")
+
+    assert drain(db.session_factory(), window_closed, now=later) == 0
+    rows = outbox_rows("o-digest-fb")
+    assert {(r.status, r.channel, r.attempts) for r in rows} == {("pending", "template", 1)}
+    sent: list[tuple[str, str]] = []
+    assert drain(db.session_factory(), lambda msg: sent.append((msg.channel, msg.payload["text"])), now=later) == 2
+    [(channel, text)] = sent
+    assert channel == "template" and text.startswith("【新任务】2 条：WL-F1、WL-F2")
+    assert {(r.status, r.attempts) for r in outbox_rows("o-digest-fb")} == {("sent", 2)}
+
+
+def test_a_workers_new_tasks_reach_wechat_as_one_customer_service_message(wx, clean):
+    """Each report's task push is part of a digest; through the real sender and the fake WeChat,
+    two task pushes due together are one customer-service message to the grid worker."""
+    from bot.notify.outbox import drain
+    from bot.wechat.push import make_sender
+
+    clean.open_window("o-demo-worker-5")
+    wx.text("o-digest-resident", "水果湖小区3栋楼道灯坏了好几天了，晚上看不见")
+    clean.wait_pushes("o-demo-worker-5")  # the service's own drainer sent the report's task
+    with db.session_factory()() as session:
+        [row] = session.scalars(select(OutboxMessage).where(OutboxMessage.openid == "o-demo-worker-5"))
+        assert row.payload["digest"] == ["新任务", row.payload["text"].splitlines()[0].removeprefix("【新任务】")]
+    later = _queued_later(_task("o-demo-worker-5", "WL-W1"), _task("o-demo-worker-5", "WL-W2"))
+    assert drain(db.session_factory(), make_sender(Client()), now=later) == 2
+    texts = [p["body"]["text"]["content"] for p in clean.pushes("o-demo-worker-5", "custom")]
+    assert len([t for t in texts if t.startswith("【新任务】2 条：WL-W1、WL-W2\n\n【新任务】WL-W1")]) == 1
+    assert not [t for t in texts if t.startswith("【新任务】WL-W")]  # neither went alone

@@ -13,6 +13,7 @@ from settings import get_settings
 
 def template_data(text: str) -> dict:
     title, _, rest = text.partition("\n")
+    rest = rest.strip()  # a digest's first line is its header, then a blank line
     return {"first": {"value": title}, "keyword1": {"value": rest[:200] or title}, "remark": {"value": ""}}
 
 
