@@ -15,8 +15,9 @@ its own (its CPU is not counted):
 4. the durable echo (bench/durable_echo.py) through the same client, for reference.
 
 Each phase runs `rounds` times on fresh requests; the best and the median are printed. With
-`--py-spy FILE` one more round of reports and pushes is sampled by py-spy (all threads, active
-samples only) and the functions of this repository are listed by their inclusive share.
+`--py-spy FILE` one more round of reports and pushes is sampled by py-spy (the thread holding the
+interpreter at each sample, 1,000 a second) and the functions of this repository are listed by
+their inclusive share.
 Prints one JSON line `HOTPATH {...}` last.
 """
 
@@ -176,8 +177,10 @@ def run(args, wb) -> int:
             drain_all(runtime)
             print(f"round {i + 1}: {ok} reports, {delivered} pushes delivered", flush=True)
         if args.py_spy:
-            spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--format", "raw", "--rate", "250",
-                                    "--output", args.py_spy], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # --gil: samples of the thread holding the interpreter (what serialises a worker), not waits
+            spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--format", "raw", "--rate", "1000",
+                                    "--gil", "--output", args.py_spy],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)  # py-spy attaches
             post_all(client, builder.build(args.n, "p"))
             drain_all(runtime)
