@@ -108,9 +108,10 @@ def _after(event: Event) -> None:
         flag_modified(event, "updated_at")  # the follow-up write keeps updated_at at the change's moment
 
 
-def write_new(session: Session, event: Event) -> None:
-    """Write an event built outside the session, with its timeline so far (bot/domain/states.py)."""
-    EVENTS.insert_new(session, event)
+def write_new(session: Session, event: Event, also=None, also_values: Mapping[str, Any] | None = None):
+    """Write an event built outside the session, with its timeline so far (bot/domain/states.py);
+    the rows of `also` when the same statement could read them, else None."""
+    return EVENTS.insert_new(session, event, also, also_values)
 
 
 def record_creation(session: Session, event: Event, *, actor: str, actor_name: str = "", note: str = ""):

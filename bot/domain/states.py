@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import inspect, update
+from sqlalchemy import bindparam, func, inspect, literal_column, select, union_all, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import MANYTOONE, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -129,27 +130,59 @@ class StateMachine:
             session.add(entry)
         return entry
 
-    def insert_new(self, session: Session, thing) -> None:
-        """Write a thing built outside the session (transient) and its timeline rows so far: one
-        INSERT … RETURNING for the thing, one for its rows, instead of the unit of work's flush (this
-        runs for every report). The objects then are persistent, as if just loaded: nothing of them
-        is left to write, and reading any column asks no query."""
+    def insert_new(self, session: Session, thing, also=None, also_values: Mapping[str, Any] | None = None):
+        """Write a thing built outside the session (transient) and its timeline rows so far, instead
+        of the unit of work's flush (this runs for every report): on PostgreSQL one statement, the
+        rows in a CTE beside the thing's INSERT; elsewhere one INSERT … RETURNING for the thing and one
+        for its rows. The objects then are persistent, as if just loaded: nothing of them is left to
+        write, and reading any column asks no query.
+
+        `also` (a built-once SELECT; `also_values` its parameters) rides in the same statement on
+        PostgreSQL and sees the database as it was before this insert: its rows are returned, as
+        tuples. Elsewhere it is not run and None is returned: the caller asks it itself."""
         mapper = inspect(type(thing))
         sql = session.connection()
         values = _row(thing)
-        _written(thing, values, sql.execute(_inserting(mapper.local_table, frozenset(values)), values).one())
         [(_, foreign_key)] = mapper.relationships["timeline"].local_remote_pairs
         entries = list(thing.timeline)
+        rows = [_row(e) for e in entries]
+        for row in rows:  # the thing's key, not known yet (set below)
+            row.pop(foreign_key.key, None)
+        entry_table = inspect(self.entry).local_table
+        if entries and sql.dialect.name == "postgresql" and _whole(entry_table, foreign_key.key, rows):
+            names, entry_names = frozenset(values), tuple(sorted(rows[0]))
+            statement = _inserting_together(mapper.local_table, names, entry_table, foreign_key.key, entry_names,
+                                            len(rows), also)
+            params = {f"e_{k}": v for k, v in values.items()}
+            for i, row in enumerate(rows):
+                params.update({f"t{i}_{k}": v for k, v in row.items()})
+            params.update(also_values or {})
+            back = sql.execute(statement, params).one()
+            _written(thing, values, back)
+            for entry, row, entry_id in zip(entries, rows, back.timeline_ids, strict=True):  # ids in row order
+                _written(entry, {**row, foreign_key.key: thing.id}, {"id": entry_id})
+            found = [tuple(r) for r in back.also or ()] if also is not None else None
+        else:
+            _written(thing, values, sql.execute(_inserting(mapper.local_table, frozenset(values)), values).one())
+            if entries:
+                rows = [{**r, foreign_key.key: thing.id} for r in rows]
+                returned = sql.execute(_inserting(entry_table, frozenset(rows[0])), rows).all()
+                for entry, row, back in zip(entries, rows, returned, strict=True):  # in parameter order
+                    _written(entry, row, back)
+            found = None
+        for entry in entries:
+            make_transient_to_detached(entry)
         if entries:
-            rows = [{**_row(e), foreign_key.key: thing.id} for e in entries]
-            table = inspect(self.entry).local_table
-            returned = sql.execute(_inserting(table, frozenset(rows[0])), rows).all()
-            for entry, row, back in zip(entries, rows, returned, strict=True):  # in parameter order
-                _written(entry, row, back)
-                make_transient_to_detached(entry)
             set_committed_value(thing, "timeline", sorted(entries, key=lambda e: e.id))
         make_transient_to_detached(thing)
         session.add(thing)  # detached → persistent; its entries follow by cascade, with nothing to write
+        return found
+
+
+def _whole(entry_table, foreign_key: str, rows: list[dict[str, Any]]) -> bool:
+    """Every row names every column but its key and the thing's: only the ids are left to return."""
+    needed = {c.key for c in entry_table.c if not c.primary_key} - {foreign_key}
+    return all(row.keys() == needed for row in rows)
 
 
 @cache
@@ -161,15 +194,44 @@ def _inserting(table, names: frozenset[str]):
     return table.insert().returning(*returned, sort_by_parameter_order=True)
 
 
+@cache
+def _inserting_together(table, names: frozenset[str], entry_table, foreign_key: str, entry_names: tuple[str, ...],
+                        count: int, also):
+    """PostgreSQL: the thing's INSERT and its `count` timeline rows' INSERT in one statement
+    (WITH thing AS (INSERT … RETURNING), rows AS (INSERT … SELECT thing.id, … UNION ALL … ORDER BY
+    the row's place RETURNING id)); the rows' ids come back as one array in that order
+    (ids of one INSERT … SELECT are drawn in the order the SELECT yields its rows, which SQLAlchemy's
+    own ordered inserts rely on too). Built once per shape; parameters e_<column>, t<i>_<column>."""
+    returned = [c for c in table.c if c.primary_key or c.key not in names]
+    thing = (table.insert().values({k: bindparam(f"e_{k}", type_=table.c[k].type) for k in sorted(names)})
+             .returning(*returned).cte("thing"))
+    # one SELECT per row, not VALUES: a statement with VALUES data is compiled again on every call
+    given = union_all(*(select(thing.c.id, literal_column(str(i)).label("place"),
+                               *(bindparam(f"t{i}_{k}", type_=entry_table.c[k].type).label(k) for k in entry_names))
+                        for i in range(count))).subquery("given")
+    rows = (entry_table.insert()
+            .from_select([foreign_key, *entry_names],
+                         select(given.c.id, *(given.c[k] for k in entry_names)).order_by(given.c.place),
+                         include_defaults=False)
+            .returning(entry_table.c.id).cte("rows"))
+    ids = select(func.array_agg(aggregate_order_by(rows.c.id, rows.c.id))).scalar_subquery().label("timeline_ids")
+    extra = []
+    if also is not None:
+        found = also.subquery("also")
+        extra.append(select(func.json_agg(func.json_build_array(*found.c))).scalar_subquery().label("also"))
+    return select(*(thing.c[c.key] for c in returned), ids, *extra)
+
+
 def _written(target, values: dict[str, Any], row) -> None:
     """The committed state of an object just inserted with `values`: the columns it was given stay
     as they are (as after a flush); the returned ones, and the foreign keys `_row` took from its
     relationships, are set. Every column then is loaded: none is expired into a query."""
-    state, returned = inspect(target), row._mapping
+    state = inspect(target)
+    returned = row if isinstance(row, Mapping) else row._mapping
     for prop in state.mapper.column_attrs:
         column = prop.columns[0]
         if column.key not in values:
-            set_committed_value(target, prop.key, returned[column])
+            set_committed_value(target, prop.key, returned[column.key])
         elif prop.key not in state.dict:
             set_committed_value(target, prop.key, values[column.key])
 

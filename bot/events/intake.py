@@ -188,12 +188,14 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
     rounds.start_round(event, now, new_round=False)
     record_creation(session, event, actor="resident", note=data.text[:500])
     _assign(session, event, routed)
-    write_new(session, event)
+    # the open events about the same problem, read by the event's own INSERT where it can
+    beside = (_SAME_PROBLEM_BESIDE, _duplicate_values(event, "dup_")) if _may_duplicate(event) else ()
+    candidates = write_new(session, event, *beside)
     if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
         _attach(session, event, data, flush=False)
     _announce(session, event, routed, near)
     session.flush()
-    return Reported(event, routed, created=True, duplicate=find_duplicate(session, event))
+    return Reported(event, routed, created=True, duplicate=find_duplicate(session, event, candidates))
 
 
 _MOVE = Resident.__table__.update().where(Resident.__table__.c.id == bindparam("resident_id"))
@@ -223,31 +225,54 @@ def _urgent_route(session: Session, routed: Route, event: Event) -> Route:
     return Route(routed.grid, worker, f"grid:{worker.grid_id}") if worker is not None else routed
 
 
+def _same_problem(prefix: str = ""):
+    """Open events about the same problem, newest first; parameters <prefix>grid_id, … ."""
+    def given(name: str):
+        return bindparam(prefix + name)
+
+    return (select(Event.number, Event.status, Event.lat, Event.lng)
+            .where(Event.grid_id == given("grid_id"), Event.category == given("category"),
+                   Event.subcategory == given("subcategory"), Event.id != given("id"),
+                   Event.status.in_(Event.OPEN_STATES), Event.created_at >= given("since"))
+            .order_by(Event.id.desc()).limit(10))
+
+
 # Built once: a statement built per call costs more CPU than its round trip (this runs per report).
-_SAME_PROBLEM = (
-    select(Event.number, Event.status, Event.lat, Event.lng)
-    .where(Event.grid_id == bindparam("grid_id"), Event.category == bindparam("category"),
-           Event.subcategory == bindparam("subcategory"), Event.id != bindparam("id"),
-           Event.status.in_(Event.OPEN_STATES), Event.created_at >= bindparam("since"))
-    .order_by(Event.id.desc()).limit(10)
-)
+_SAME_PROBLEM = _same_problem()
+_SAME_PROBLEM_BESIDE = _same_problem("dup_")  # in the new event's own INSERT (PostgreSQL): it sees the others
 
 
-def find_duplicate(session: Session, event: Event) -> Duplicate | None:
+def find_duplicate(session: Session, event: Event, candidates: list[tuple] | None = None) -> Duplicate | None:
     """An open event about the same problem: same grid, category and subcategory (a category alone
     puts a gas smell and a neighbour who no longer answers together), recent, and within 50 m when
-    both have locations."""
-    if event.grid_id is None or event.category == "other" or not event.subcategory:
+    both have locations. `candidates`: the rows of that query, already read with the event's INSERT."""
+    if not _may_duplicate(event):
         return None
-    since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
-    candidates = session.execute(_SAME_PROBLEM, {"grid_id": event.grid_id, "category": event.category,
-                                                 "subcategory": event.subcategory, "id": event.id, "since": since})
+    if candidates is None:
+        candidates = session.execute(_SAME_PROBLEM, _duplicate_values(event))
     for number, status, lat, lng in candidates:
         both_located = None not in (event.lat, event.lng, lat, lng)
         if both_located and metres(event.lat, event.lng, lat, lng) > DUPLICATE_METRES:
             continue
         return Duplicate(number, status)
     return None
+
+
+def _may_duplicate(event: Event) -> bool:
+    return _grid_id(event) is not None and event.category != "other" and bool(event.subcategory)
+
+
+def _grid_id(event: Event) -> int | None:
+    """The event's grid, also before it is written (a new event has its grid, not yet its grid_id)."""
+    if event.grid_id is not None:
+        return event.grid_id
+    return event.grid.id if event.grid is not None else None
+
+
+def _duplicate_values(event: Event, prefix: str = "") -> dict:
+    since = event.created_at - timedelta(hours=get_settings().duplicate_window_hours)
+    return {f"{prefix}grid_id": _grid_id(event), f"{prefix}category": event.category,
+            f"{prefix}subcategory": event.subcategory, f"{prefix}id": event.id or 0, f"{prefix}since": since}
 
 
 def _last_grid(session: Session, person: Resident) -> Grid | None:

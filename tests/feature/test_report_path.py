@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.core import db
@@ -56,6 +57,28 @@ def test_a_residents_grid_rides_in_their_upsert(wx, clean):
         alias, name = elsewhere.aliases.split("|")[0], elsewhere.name
     wx.text("o-moves", f"{alias}门口的垃圾桶满了好几天没人清理，味道很大")
     assert grid_of("o-moves") == name
+
+
+def test_on_postgresql_a_new_event_its_timeline_and_the_duplicate_check_are_one_statement(wx, clean):
+    """Issue 18: the event's INSERT, its timeline rows' INSERT and the lookup of an open event about
+    the same problem go in one statement (CTEs; the lookup sees the database as before the insert,
+    so never the new event itself). A second report of that problem is still offered to follow it."""
+    if db.get_engine().dialect.name != "postgresql":
+        pytest.skip("SQLite has no INSERT inside WITH: two INSERTs and a SELECT there")
+    wx.text("o-warm-cte", "东亭小区5栋门口垃圾没人清理")
+    with statements(whole=True) as seen:
+        first = wx.text("o-cte-first", "东亭小区3栋电梯坏了，老人上不了楼")
+    [together] = [s for s in seen if "INSERT INTO timeline_entry" in s]
+    assert together.lstrip().startswith("WITH") and "INSERT INTO event" in together and "FROM event" in together
+    assert not [s for s in seen if s.lstrip().startswith("SELECT") and "FROM event" in s], seen
+    assert "关注" not in first.text, first.text  # not its own duplicate
+    number = NUMBER.search(first.text).group(0)
+    saved = _event(number)
+    assert [e.action for e in saved.timeline] == ["report", "assign"]
+    assert saved.timeline[0].id < saved.timeline[1].id and {e.event_id for e in saved.timeline} == {saved.id}
+    assert (saved.source, saved.status, saved.urgent, saved.reopen_count) == ("wechat", "assigned", False, 0)
+    offer = wx.text("o-cte-second", "东亭小区的电梯又坏了，上不去楼")
+    assert number in offer.text and "关注" in offer.text, offer.text
 
 
 @contextmanager
