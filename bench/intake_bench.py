@@ -54,6 +54,7 @@ from bench.webhook_bench import (  # noqa: E402
     http_bytes,
     libpq,
     memory,
+    profile,
     run_wrk,
     settle,
     wait_ready,
@@ -219,6 +220,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="WEILINLI_THREADS for the service (0: its default)")
     ap.add_argument("--throughput-only", action="store_true",
                     help="EXPERIMENT: stop after the closed loop (about a minute a worker count)")
+    ap.add_argument("--py-spy", type=int, default=0, metavar="SECONDS",
+                    help="after the closed loop, profile the service's workers this long under the same load "
+                         "(py-spy --gil: the thread holding the interpreter at each sample)")
     ap.add_argument("--env", action="append", default=[], metavar="WEILINLI_X=V",
                     help="EXPERIMENT: one more setting for both apps (e.g. a part switched off)")
     args = ap.parse_args()
@@ -302,6 +306,9 @@ def main() -> None:
             )
         last["echo"].stop()
         service, port, workers = last["service"], last["service_port"], last["workers"]
+        if args.py_spy:
+            settle(args.database_url)
+            profile(service, port, builder, workdir, args.py_spy, args.connections, gil=True)
         if args.throughput_only:
             log("== summary ==\n" + "\n".join(summary))
             return

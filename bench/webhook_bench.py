@@ -730,7 +730,7 @@ def main() -> None:
         log(f"   cold start  {cold:.2f} s median of {len(ok)} ({cold_cpu:.2f} CPU-s)   (≤ 3 s)")
 
         if args.py_spy:
-            profile(service, service_script, service_port, builder, workdir, args)
+            profile(service, service_port, builder, workdir, args.py_spy, args.connections, args.threads)
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -740,28 +740,31 @@ def main() -> None:
         log(f"\nlogs kept in {workdir}")
 
 
-def profile(service: Proc, script: Path, port: int, builder: RequestBuilder, workdir: Path, args) -> None:
-    """py-spy on each service worker while wrk drives fresh unique requests at it."""
+def profile(service: Proc, port: int, builder: RequestBuilder, workdir: Path, seconds: int, connections: int,
+            wrk_threads: int = 1, gil: bool = False) -> None:
+    """py-spy on each service worker while wrk drives fresh unique requests at it; `gil`: only the
+    samples of the thread holding the interpreter (what serialises a worker)."""
     if shutil.which("py-spy") is None:
         log("py-spy not installed (pip install py-spy)")
         return
     workers = [p for p in descendants(service.pid) if p != service.pid
                and b"multiprocessing" in Path(f"/proc/{p}/cmdline").read_bytes()
                and b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()] or [service.pid]  # --workers 1
-    n = int(max(5000, 2000 * args.py_spy))
-    script = write_wrk_files(workdir, "profile", builder.build(n, "p"), args.threads)
-    log(f"\n-- profile: py-spy record --rate 200 --nonblocking --format raw -d {args.py_spy} on workers {workers}, "
-        f"under wrk -t{args.threads} -c{args.connections} with {n} fresh unique requests --")
+    n = int(max(5000, 2000 * seconds))
+    script = write_wrk_files(workdir, "profile", builder.build(n, "p"), wrk_threads)
+    flags = ["--gil"] if gil else []
+    log(f"\n-- profile: py-spy record --rate 200 --nonblocking {' '.join(flags)} --format raw -d {seconds} on workers "
+        f"{workers}, under wrk -t{wrk_threads} -c{connections} with {n} fresh unique requests --")
     spies = []
     for w in workers:
         out = workdir / f"pyspy-{w}.txt"
-        spies.append((out, subprocess.Popen(["py-spy", "record", "--pid", str(w), "--duration", str(args.py_spy),
+        spies.append((out, subprocess.Popen(["py-spy", "record", "--pid", str(w), "--duration", str(seconds),
                                              "--rate", "200", "--format", "raw", "--output", str(out),
-                                             "--nonblocking"], stdout=subprocess.DEVNULL,
+                                             "--nonblocking", *flags], stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)))
-    run_wrk(script, port, threads=args.threads, connections=args.connections, duration=args.py_spy)
+    run_wrk(script, port, threads=wrk_threads, connections=connections, duration=seconds)
     for _, spy in spies:
-        spy.wait(args.py_spy + 30)
+        spy.wait(seconds + 30)
     summarise_profiles([out for out, _ in spies])
 
 
