@@ -110,7 +110,8 @@ def load_row(target, row) -> None:
 
 def insert_ignore(session: Session, model, **values) -> int | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip; None when the row existed."""
-    return session.execute(_insert_ignore(session.get_bind().dialect.name, model), values).scalar()
+    sql = session.connection()  # a Core statement: the session's ORM execution adds only cost here
+    return sql.execute(_insert_ignore(sql.dialect.name, model), values).scalar()
 
 
 @cache
@@ -137,7 +138,20 @@ def build_engine() -> Engine:
     engine = create_engine(url, pool_size=settings.threads + settings.intake_threads + 4, max_overflow=10,
                            connect_args={"connect_timeout": 2} if url.startswith("postgresql") else {})
     ping_when_idle(engine)
+    if url.startswith("postgresql+psycopg"):
+        _convert_long_statements_once()
     return engine
+
+
+def _convert_long_statements_once() -> None:
+    """psycopg turns each statement's %(name)s into $1 … and caches the result only for statements
+    of at most 50 parameters and 4096 bytes; a new event's INSERT (with its timeline rows and the
+    duplicate lookup) has more, and was parsed again with a regular expression on every report. Our
+    statements are built once each (a bounded set), so the cache holds them all."""
+    from psycopg import _queries
+
+    _queries.MAX_CACHED_STATEMENT_PARAMS = max(_queries.MAX_CACHED_STATEMENT_PARAMS, 256)
+    _queries.MAX_CACHED_STATEMENT_LENGTH = max(_queries.MAX_CACHED_STATEMENT_LENGTH, 32768)
 
 
 PING_AFTER_IDLE = 1.0  # seconds a pooled connection may rest before it is pinged on checkout

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import MANYTOONE, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.core.db import utcnow
+from bot.core.db import upsert_for_dialect, utcnow
 
 # Actions that mean the same for every noun; each machine adds its own labels to these.
 SHARED_ACTION_LABELS = {"assign": "派单", "accept": "接单", "note": "备注"}
@@ -143,6 +143,7 @@ class StateMachine:
         mapper = inspect(type(thing))
         sql = session.connection()
         values = _row(thing)
+        riders = _riders(inspect(thing).info.pop(RIDERS, []))
         [(_, foreign_key)] = mapper.relationships["timeline"].local_remote_pairs
         entries = list(thing.timeline)
         rows = [_row(e) for e in entries]
@@ -150,12 +151,18 @@ class StateMachine:
             row.pop(foreign_key.key, None)
         entry_table = inspect(self.entry).local_table
         if entries and sql.dialect.name == "postgresql" and _whole(entry_table, foreign_key.key, rows):
+            # SQLAlchemy computes Python-side defaults for the outermost INSERT only, not in a CTE
+            values = _with_defaults(mapper.local_table, values)
             names, entry_names = frozenset(values), tuple(sorted(rows[0]))
+            shapes = tuple((table, key, names_, len(group)) for (table, key, names_), group in riders.items())
             statement = _inserting_together(mapper.local_table, names, entry_table, foreign_key.key, entry_names,
-                                            len(rows), also)
+                                            len(rows), also, shapes)
             params = {f"e_{k}": v for k, v in values.items()}
             for i, row in enumerate(rows):
                 params.update({f"t{i}_{k}": v for k, v in row.items()})
+            for g, group in enumerate(riders.values()):
+                for i, rider in enumerate(group):
+                    params.update({f"r{g}_{i}_{k}": v for k, v in rider.items()})
             params.update(also_values or {})
             back = sql.execute(statement, params).one()
             _written(thing, values, back)
@@ -169,6 +176,9 @@ class StateMachine:
                 returned = sql.execute(_inserting(entry_table, frozenset(rows[0])), rows).all()
                 for entry, row, back in zip(entries, rows, returned, strict=True):  # in parameter order
                     _written(entry, row, back)
+            for (table, key, _), group in riders.items():
+                sql.execute(upsert_for_dialect(sql.dialect.name)(table).on_conflict_do_nothing(),
+                            [{**rider, key: thing.id} for rider in group])
             found = None
         for entry in entries:
             make_transient_to_detached(entry)
@@ -177,6 +187,21 @@ class StateMachine:
         make_transient_to_detached(thing)
         session.add(thing)  # detached → persistent; its entries follow by cascade, with nothing to write
         return found
+
+
+def _with_defaults(table, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with the Python-side defaults (a constant, or a function of nothing) of the columns
+    they leave out; the database's own defaults stay the database's."""
+    filled = dict(values)
+    for column in table.c:
+        default = column.default
+        if column.key in filled or column.primary_key or default is None:
+            continue
+        if default.is_scalar:
+            filled[column.key] = default.arg
+        elif default.is_callable:
+            filled[column.key] = default.arg(None)  # SQLAlchemy's wrapper of a no-argument function
+    return filled
 
 
 def _whole(entry_table, foreign_key: str, rows: list[dict[str, Any]]) -> bool:
@@ -194,9 +219,29 @@ def _inserting(table, names: frozenset[str]):
     return table.insert().returning(*returned, sort_by_parameter_order=True)
 
 
+RIDERS = "riders"  # InstanceState.info key: rows written with a new thing (ride_along)
+
+
+def ride_along(thing, table, foreign_key: str, values: dict[str, Any]) -> None:
+    """A row of `table` that points at the transient `thing` by `foreign_key`, written by the
+    thing's `insert_new`: in its one statement on PostgreSQL, else right after it; ON CONFLICT DO
+    NOTHING (a unique key already taken keeps the row that has it). A push about a new event rides
+    with the event: one statement fewer for every report."""
+    inspect(thing).info.setdefault(RIDERS, []).append((table, foreign_key, values))
+
+
+def _riders(riders: list) -> dict[tuple, list[dict[str, Any]]]:
+    """The rows riding along, grouped by (table, foreign key, columns), in the order they came."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for table, foreign_key, given in riders:
+        values = _with_defaults(table, given)
+        groups.setdefault((table, foreign_key, tuple(sorted(values))), []).append(values)
+    return groups
+
+
 @cache
 def _inserting_together(table, names: frozenset[str], entry_table, foreign_key: str, entry_names: tuple[str, ...],
-                        count: int, also):
+                        count: int, also, riders: tuple = ()):
     """PostgreSQL: the thing's INSERT and its `count` timeline rows' INSERT in one statement
     (WITH thing AS (INSERT … RETURNING), rows AS (INSERT … SELECT thing.id, … UNION ALL … ORDER BY
     the row's place RETURNING id)); the rows' ids come back as one array in that order
@@ -219,31 +264,52 @@ def _inserting_together(table, names: frozenset[str], entry_table, foreign_key: 
     if also is not None:
         found = also.subquery("also")
         extra.append(select(func.json_agg(func.json_build_array(*found.c))).scalar_subquery().label("also"))
-    return select(*(thing.c[c.key] for c in returned), ids, *extra)
+    statement = select(*(thing.c[c.key] for c in returned), ids, *extra)
+    for g, (rider_table, key, rider_names, rider_count) in enumerate(riders):  # parameters r<g>_<i>_<column>
+        given = [select(thing.c.id.label(key), *(bindparam(f"r{g}_{i}_{k}", type_=rider_table.c[k].type).label(k)
+                                                 for k in rider_names))
+                 for i in range(rider_count)]
+        source = union_all(*given) if len(given) > 1 else given[0]
+        statement = statement.add_cte(
+            upsert_for_dialect("postgresql")(rider_table)
+            .from_select([key, *rider_names], source, include_defaults=False).on_conflict_do_nothing()
+            .cte(f"rider{g}"))
+    return statement
 
 
 def _written(target, values: dict[str, Any], row) -> None:
     """The committed state of an object just inserted with `values`: the columns it was given stay
     as they are (as after a flush); the returned ones, and the foreign keys `_row` took from its
     relationships, are set. Every column then is loaded: none is expired into a query."""
-    state = inspect(target)
+    given = inspect(target).dict
     returned = row if isinstance(row, Mapping) else row._mapping
-    for prop in state.mapper.column_attrs:
-        column = prop.columns[0]
-        if column.key not in values:
-            set_committed_value(target, prop.key, returned[column.key])
-        elif prop.key not in state.dict:
-            set_committed_value(target, prop.key, values[column.key])
+    for attribute, column in _shape(type(target))[0]:
+        if column not in values:
+            set_committed_value(target, attribute, returned[column])
+        elif attribute not in given:
+            set_committed_value(target, attribute, values[column])
 
 
 def _row(thing) -> dict[str, Any]:
     """The column values of a transient object, with its many-to-one relationships' keys: what a
     flush would INSERT (columns never set get their Core defaults)."""
-    mapper, state = inspect(type(thing)), inspect(thing)
-    values = {prop.columns[0].key: state.dict[prop.key] for prop in mapper.column_attrs if prop.key in state.dict}
-    for rel in mapper.relationships:
-        if rel.direction is MANYTOONE and rel.key in state.dict:
-            related = state.dict[rel.key]
-            for local, remote in rel.local_remote_pairs:
-                values[local.key] = None if related is None else getattr(related, remote.key)
+    columns, to_one = _shape(type(thing))
+    given = inspect(thing).dict
+    values = {column: given[attribute] for attribute, column in columns if attribute in given}
+    for relationship, pairs in to_one:
+        if relationship in given:
+            related = given[relationship]
+            for local, remote in pairs:
+                values[local] = None if related is None else getattr(related, remote)
     return values
+
+
+@cache
+def _shape(model) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]:
+    """(attribute, column) of each column, and (relationship, ((local, remote) keys)) of each
+    many-to-one: read off the mapper once per class (this runs for every row a report writes)."""
+    mapper = inspect(model)
+    columns = tuple((prop.key, prop.columns[0].key) for prop in mapper.column_attrs)
+    to_one = tuple((rel.key, tuple((local.key, remote.key) for local, remote in rel.local_remote_pairs))
+                   for rel in mapper.relationships if rel.direction is MANYTOONE)
+    return columns, to_one

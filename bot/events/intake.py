@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import String, bindparam, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -188,12 +188,19 @@ def report(session: Session, data: Report, grid_hint: Grid | None = None,
     rounds.start_round(event, now, new_round=False)
     record_creation(session, event, actor="resident", note=data.text[:500])
     _assign(session, event, routed)
+    attaching = data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat)
+    # A routine task's push is queued before the event is written, and rides in its INSERT; an
+    # urgent alert (who is on duty, their alert rows) and a task naming its photo come after it.
+    early = not event.urgent and not attaching
+    if early:
+        _announce(session, event, routed, near)
     # the open events about the same problem, read by the event's own INSERT where it can
     beside = (_SAME_PROBLEM_BESIDE, _duplicate_values(event, "dup_")) if _may_duplicate(event) else ()
     candidates = write_new(session, event, *beside)
-    if data.kind in ("image", "location", "link", "voice") and (data.media_id or data.pic_url or data.lat):
+    if attaching:
         _attach(session, event, data, flush=False)
-    _announce(session, event, routed, near)
+    if not early:
+        _announce(session, event, routed, near)
     session.flush()
     return Reported(event, routed, created=True, duplicate=find_duplicate(session, event, candidates))
 
@@ -233,7 +240,10 @@ def _same_problem(prefix: str = ""):
     return (select(Event.number, Event.status, Event.lat, Event.lng)
             .where(Event.grid_id == given("grid_id"), Event.category == given("category"),
                    Event.subcategory == given("subcategory"), Event.id != given("id"),
-                   Event.status.in_(Event.OPEN_STATES), Event.created_at >= given("since"))
+                   # the states as literals: an IN of one list parameter is expanded into the SQL
+                   # text again on every call
+                   Event.status.in_([literal(state, String()) for state in Event.OPEN_STATES]),
+                   Event.created_at >= given("since"))
             .order_by(Event.id.desc()).limit(10))
 
 

@@ -53,7 +53,7 @@ def task_text(event: Event, title: str, *, accept: bool = True) -> str:
 def task_assigned(session: Session, event: Event) -> None:
     worker = event.worker
     if worker is not None and worker.openid:
-        enqueue(session, worker.openid, task_text(event, "新任务"), event_id=event.id,
+        enqueue(session, worker.openid, task_text(event, "新任务"), event=event,
                 dedup_key=f"task:{event.number}:{worker.id}:{_step(event)}", digest=("新任务", event.number))
 
 

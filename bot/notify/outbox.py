@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.db import insert_ignore, lease, utcnow
-from bot.domain.models import OutboxMessage
+from bot.domain.models import Event, OutboxMessage
+from bot.domain.states import ride_along
 from settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -62,19 +63,23 @@ def enqueue(
     channel: str = "customer_service",
     extra: dict | None = None,
     digest: tuple[str, str] | None = None,
+    event: Event | None = None,
 ) -> int | None:
-    """Queue a push in the caller's transaction; returns its id, or None when dedup_key was queued.
+    """Queue a push in the caller's transaction; returns its id, or None when dedup_key was queued
+    or the push rides with a new `event` (written with it: bot.domain.states.ride_along).
     `digest` (title, label): pushes of that title to one recipient that fall due together are sent
-    as one message headed by their labels (see `_units`)."""
+    as one message headed by their labels (see `_units`). `event`: what the push is about (its id,
+    or the event itself while it is still to be written)."""
     now = utcnow()
     payload = {"text": text, **(extra or {})}
     if digest is not None:
         payload["digest"] = list(digest)
-    return insert_ignore(
-        session, OutboxMessage, openid=openid, channel=channel, payload=payload,
-        dedup_key=dedup_key, event_id=event_id, status="pending", attempts=0, next_attempt_at=now,
-        created_at=now,
-    )
+    values = {"openid": openid, "channel": channel, "payload": payload, "dedup_key": dedup_key, "status": "pending",
+              "attempts": 0, "next_attempt_at": now, "created_at": now}
+    if event is not None and inspect(event).transient:
+        ride_along(event, OutboxMessage.__table__, "event_id", values)
+        return None
+    return insert_ignore(session, OutboxMessage, event_id=event.id if event is not None else event_id, **values)
 
 
 def backoff(attempts: int) -> timedelta:

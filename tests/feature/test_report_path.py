@@ -4,6 +4,7 @@ from a per-process cache that notices changes (event numbers: test_numbering.py)
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import select, update
 
 from bot.core import db
 from bot.core.store import get_store
-from bot.domain.models import Event, Grid
+from bot.domain.models import Event, Grid, OutboxMessage
 from bot.places import gridindex
 from bot.places.routing import grid_by_location, grid_by_text
 from tests.support.chat import NUMBER
@@ -59,24 +60,35 @@ def test_a_residents_grid_rides_in_their_upsert(wx, clean):
     assert grid_of("o-moves") == name
 
 
-def test_on_postgresql_a_new_event_its_timeline_and_the_duplicate_check_are_one_statement(wx, clean):
-    """Issue 18: the event's INSERT, its timeline rows' INSERT and the lookup of an open event about
-    the same problem go in one statement (CTEs; the lookup sees the database as before the insert,
-    so never the new event itself). A second report of that problem is still offered to follow it."""
+def test_on_postgresql_a_new_event_its_timeline_its_push_and_the_duplicate_check_are_one_statement(wx, clean):
+    """Issue 18: the event's INSERT, its timeline rows' INSERT, its worker's push and the lookup of
+    an open event about the same problem go in one statement (CTEs; the lookup sees the database as
+    before the insert, so never the new event itself). The push is delivered; a second report of
+    that problem is still offered to follow the first."""
     if db.get_engine().dialect.name != "postgresql":
-        pytest.skip("SQLite has no INSERT inside WITH: two INSERTs and a SELECT there")
+        pytest.skip("SQLite has no INSERT inside WITH: there the event, its rows and its push are three INSERTs")
     wx.text("o-warm-cte", "东亭小区5栋门口垃圾没人清理")
+    clean.open_window("o-demo-worker-1")  # 东亭小区's worker: their push goes as a customer-service message
     with statements(whole=True) as seen:
         first = wx.text("o-cte-first", "东亭小区3栋电梯坏了，老人上不了楼")
     [together] = [s for s in seen if "INSERT INTO timeline_entry" in s]
     assert together.lstrip().startswith("WITH") and "INSERT INTO event" in together and "FROM event" in together
+    assert "INSERT INTO outbox_message" in together
     assert not [s for s in seen if s.lstrip().startswith("SELECT") and "FROM event" in s], seen
+    assert len([s for s in seen if "INSERT INTO outbox_message" in s]) == 1, seen
     assert "关注" not in first.text, first.text  # not its own duplicate
     number = NUMBER.search(first.text).group(0)
     saved = _event(number)
     assert [e.action for e in saved.timeline] == ["report", "assign"]
     assert saved.timeline[0].id < saved.timeline[1].id and {e.event_id for e in saved.timeline} == {saved.id}
     assert (saved.source, saved.status, saved.urgent, saved.reopen_count) == ("wechat", "assigned", False, 0)
+    with db.session_factory()() as session:
+        [push] = session.scalars(select(OutboxMessage).where(OutboxMessage.event_id == saved.id))
+        assert push.openid == "o-demo-worker-1" and push.dedup_key.startswith(f"task:{number}:")
+    deadline = time.monotonic() + 15
+    while not any(number in p["body"]["text"]["content"] for p in clean.pushes("o-demo-worker-1", "custom")):
+        assert time.monotonic() < deadline, clean.pushes("o-demo-worker-1")
+        time.sleep(0.05)
     offer = wx.text("o-cte-second", "东亭小区的电梯又坏了，上不去楼")
     assert number in offer.text and "关注" in offer.text, offer.text
 
