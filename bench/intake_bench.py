@@ -216,6 +216,9 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=20000, help="unique requests built per closed-loop phase")
     ap.add_argument("--overload", type=float, default=3.0, help="overload: this many × the service's throughput")
     ap.add_argument("--overload-duration", type=int, default=10)
+    ap.add_argument("--overload-rate", type=float, default=0,
+                    help="EXPERIMENT: offer this many req/s in the overload phase instead (the same load for "
+                         "two versions of the code, whatever each sustains)")
     ap.add_argument("--cold-starts", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="WEILINLI_THREADS for the service (0: its default)")
     ap.add_argument("--throughput-only", action="store_true",
@@ -325,9 +328,9 @@ def main() -> None:
         summary.append(f"   latency p99 {p99:.1f} ms at {rate:.0f} req/s   (≤ 50 ms)")
         log()
 
-        rate = args.overload * last["service_rps"]
+        rate = args.overload_rate or args.overload * last["service_rps"]
         log(
-            f"-- overload: {args.overload:g}× what the service sustained = {rate:.0f} req/s for "
+            f"-- overload: {rate / last['service_rps']:.2g}× what the service sustained = {rate:.0f} req/s for "
             f"{args.overload_duration} s, open loop --"
         )
         before, first_before = counts(args.database_url)["event"], stored_first(args.database_url)

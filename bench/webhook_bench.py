@@ -747,9 +747,9 @@ def profile(service: Proc, port: int, builder: RequestBuilder, workdir: Path, se
     if shutil.which("py-spy") is None:
         log("py-spy not installed (pip install py-spy)")
         return
+    # uvicorn's or gunicorn's worker processes (children of the master), or the one process of --workers 1
     workers = [p for p in descendants(service.pid) if p != service.pid
-               and b"multiprocessing" in Path(f"/proc/{p}/cmdline").read_bytes()
-               and b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()] or [service.pid]  # --workers 1
+               and b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()] or [service.pid]
     n = int(max(5000, 2000 * seconds))
     script = write_wrk_files(workdir, "profile", builder.build(n, "p"), wrk_threads)
     flags = ["--gil"] if gil else []
