@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import MANYTOONE, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.core.db import upsert_for_dialect, utcnow
+from bot.core.db import insert_ignore, upsert_for_dialect, utcnow
 
 # Actions that mean the same for every noun; each machine adds its own labels to these.
 SHARED_ACTION_LABELS = {"assign": "派单", "accept": "接单", "note": "备注"}
@@ -154,7 +154,7 @@ class StateMachine:
             # SQLAlchemy computes Python-side defaults for the outermost INSERT only, not in a CTE
             values = _with_defaults(mapper.local_table, values)
             names, entry_names = frozenset(values), tuple(sorted(rows[0]))
-            shapes = tuple((table, key, names_, len(group)) for (table, key, names_), group in riders.items())
+            shapes = tuple((model.__table__, key, names_, len(group)) for (model, key, names_), group in riders.items())
             statement = _inserting_together(mapper.local_table, names, entry_table, foreign_key.key, entry_names,
                                             len(rows), also, shapes)
             params = {f"e_{k}": v for k, v in values.items()}
@@ -176,9 +176,9 @@ class StateMachine:
                 returned = sql.execute(_inserting(entry_table, frozenset(rows[0])), rows).all()
                 for entry, row, back in zip(entries, rows, returned, strict=True):  # in parameter order
                     _written(entry, row, back)
-            for (table, key, _), group in riders.items():
-                sql.execute(upsert_for_dialect(sql.dialect.name)(table).on_conflict_do_nothing(),
-                            [{**rider, key: thing.id} for rider in group])
+            for (model, key, _), group in riders.items():
+                for rider in group:
+                    insert_ignore(session, model, **rider, **{key: thing.id})
             found = None
         for entry in entries:
             make_transient_to_detached(entry)
@@ -222,20 +222,20 @@ def _inserting(table, names: frozenset[str]):
 RIDERS = "riders"  # InstanceState.info key: rows written with a new thing (ride_along)
 
 
-def ride_along(thing, table, foreign_key: str, values: dict[str, Any]) -> None:
-    """A row of `table` that points at the transient `thing` by `foreign_key`, written by the
+def ride_along(thing, model, foreign_key: str, values: dict[str, Any]) -> None:
+    """A row of `model` that points at the transient `thing` by `foreign_key`, written by the
     thing's `insert_new`: in its one statement on PostgreSQL, else right after it; ON CONFLICT DO
     NOTHING (a unique key already taken keeps the row that has it). A push about a new event rides
     with the event: one statement fewer for every report."""
-    inspect(thing).info.setdefault(RIDERS, []).append((table, foreign_key, values))
+    inspect(thing).info.setdefault(RIDERS, []).append((model, foreign_key, values))
 
 
 def _riders(riders: list) -> dict[tuple, list[dict[str, Any]]]:
-    """The rows riding along, grouped by (table, foreign key, columns), in the order they came."""
+    """The rows riding along, grouped by (model, foreign key, columns), in the order they came."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
-    for table, foreign_key, given in riders:
-        values = _with_defaults(table, given)
-        groups.setdefault((table, foreign_key, tuple(sorted(values))), []).append(values)
+    for model, foreign_key, given in riders:
+        values = _with_defaults(model.__table__, given)
+        groups.setdefault((model, foreign_key, tuple(sorted(values))), []).append(values)
     return groups
 
 
@@ -250,10 +250,7 @@ def _inserting_together(table, names: frozenset[str], entry_table, foreign_key: 
     returned = [c for c in table.c if c.primary_key or c.key not in names]
     thing = (table.insert().values({k: bindparam(f"e_{k}", type_=table.c[k].type) for k in sorted(names)})
              .returning(*returned).cte("thing"))
-    # one SELECT per row, not VALUES: a statement with VALUES data is compiled again on every call
-    given = union_all(*(select(thing.c.id, literal_column(str(i)).label("place"),
-                               *(bindparam(f"t{i}_{k}", type_=entry_table.c[k].type).label(k) for k in entry_names))
-                        for i in range(count))).subquery("given")
+    given = _per_row(thing.c.id.label("id"), entry_table, entry_names, count, "t", placed=True).subquery("given")
     rows = (entry_table.insert()
             .from_select([foreign_key, *entry_names],
                          select(given.c.id, *(given.c[k] for k in entry_names)).order_by(given.c.place),
@@ -266,15 +263,21 @@ def _inserting_together(table, names: frozenset[str], entry_table, foreign_key: 
         extra.append(select(func.json_agg(func.json_build_array(*found.c))).scalar_subquery().label("also"))
     statement = select(*(thing.c[c.key] for c in returned), ids, *extra)
     for g, (rider_table, key, rider_names, rider_count) in enumerate(riders):  # parameters r<g>_<i>_<column>
-        given = [select(thing.c.id.label(key), *(bindparam(f"r{g}_{i}_{k}", type_=rider_table.c[k].type).label(k)
-                                                 for k in rider_names))
-                 for i in range(rider_count)]
-        source = union_all(*given) if len(given) > 1 else given[0]
+        source = _per_row(thing.c.id.label(key), rider_table, rider_names, rider_count, f"r{g}_")
         statement = statement.add_cte(
             upsert_for_dialect("postgresql")(rider_table)
             .from_select([key, *rider_names], source, include_defaults=False).on_conflict_do_nothing()
             .cte(f"rider{g}"))
     return statement
+
+
+def _per_row(thing_id, table, names: tuple[str, ...], count: int, prefix: str, placed: bool = False):
+    """`count` rows of `table`'s columns `names` as bound parameters <prefix><i>_<column>, each
+    beside the new thing's id: one SELECT per row in a UNION ALL, not VALUES (a statement with VALUES
+    data is compiled again on every call). `placed`: also each row's place in that order."""
+    return union_all(*(select(thing_id, *([literal_column(str(i)).label("place")] if placed else []),
+                              *(bindparam(f"{prefix}{i}_{k}", type_=table.c[k].type).label(k) for k in names))
+                       for i in range(count)))
 
 
 def _written(target, values: dict[str, Any], row) -> None:

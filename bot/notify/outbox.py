@@ -77,7 +77,7 @@ def enqueue(
     values = {"openid": openid, "channel": channel, "payload": payload, "dedup_key": dedup_key, "status": "pending",
               "attempts": 0, "next_attempt_at": now, "created_at": now}
     if event is not None and inspect(event).transient:
-        ride_along(event, OutboxMessage.__table__, "event_id", values)
+        ride_along(event, OutboxMessage, "event_id", values)
         return None
     return insert_ignore(session, OutboxMessage, event_id=event.id if event is not None else event_id, **values)
 
