@@ -29,6 +29,7 @@ from bot.web.guard import Guard, install_error_answers
 from bot.wechat import inbox
 from bot.wechat.client import Client
 from bot.wechat.push import template_warnings
+from bot.wechat.together import StoreFirst
 from bot.wechat.webhook import router as webhook_router
 from settings import get_settings
 
@@ -66,6 +67,7 @@ def create_app(*, run_scheduler: bool = True, runtime: Runtime | None = None) ->
         # Storing a message first must not queue behind the handlers that are running late.
         app.state.intake_threads = anyio.CapacityLimiter(settings.intake_threads)
         runtime.component(inbox.Load).limiter = app.state.webhook_threads  # what store-first weighs
+        app.state.store_first = StoreFirst(app.state.intake_threads)  # messages stored first together
         # Handler threads wait on a database or Redis answer ~20 times per report; each time they
         # want the GIL back, a busy thread (the outbox drain, another handler) may keep it for the
         # whole switch interval: CPython's 5 ms × 20 became the reply's tail latency (bench: p99

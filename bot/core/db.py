@@ -114,6 +114,14 @@ def insert_ignore(session: Session, model, **values) -> int | None:
     return sql.execute(_insert_ignore(sql.dialect.name, model), values).scalar()
 
 
+def insert_ignore_many(session: Session, model, rows: list[dict], column) -> list:
+    """Many rows in one INSERT … ON CONFLICT DO NOTHING RETURNING `column` (SQLAlchemy's
+    insertmanyvalues): the values of the rows written, not of those that existed."""
+    sql = session.connection()
+    statement = upsert_for_dialect(sql.dialect.name)(model.__table__).on_conflict_do_nothing()
+    return list(sql.execute(statement.returning(column), rows).scalars())
+
+
 @cache
 def _insert_ignore(dialect: str, model):
     """Built once per table: the values come as parameters (building a statement per call costs

@@ -156,29 +156,60 @@ class Store:
         """`claim(key)`, then `hit_rate_limit(scope, limit)` and the dialog of `scope` read ahead,
         in one round trip for a first delivery; None when `claim` would be False. A retry that
         finds a claim has its count taken back and goes the way of `claim` (take-over included)."""
+        return self.claim_counted_many([(key, scope)], limit, lease)[0]
+
+    def claim_counted_many(self, deliveries: list[tuple[str, str]], limit: int,
+                           lease: int = CLAIM_LEASE) -> list[Delivery | None]:
+        """`claim_counted` for each (key, scope), all in one round trip (messages stored first
+        together); the caches' revision tokens are read once for all of them."""
         now = time.time()
         bucket = int(now // RATE_WINDOW)
-        name, rate = f"wl:msg:{key}", f"wl:rate:{scope}:{bucket}"
+        ahead = list(READ_AHEAD)
 
         def build(pipe) -> None:
-            pipe.set(name, f"{PENDING}:{self.owner}", nx=True, ex=lease)
-            pipe.incr(rate)
-            pipe.expire(rate, RATE_WINDOW * 2)
-            pipe.get(f"wl:rate:{scope}:{bucket - 1}")
-            pipe.get(f"wl:dialog:{scope}")
+            for key, scope in deliveries:
+                pipe.set(f"wl:msg:{key}", f"{PENDING}:{self.owner}", nx=True, ex=lease)
+                pipe.incr(f"wl:rate:{scope}:{bucket}")
+                pipe.expire(f"wl:rate:{scope}:{bucket}", RATE_WINDOW * 2)
+                pipe.get(f"wl:rate:{scope}:{bucket - 1}")
+                pipe.get(f"wl:dialog:{scope}")
             for shared in ahead:
                 pipe.get(shared)
 
-        ahead = list(READ_AHEAD)
-        claimed, hits, _, earlier, dialog, *shared_values = self._pipeline(build)
-        if not claimed:
-            self.r.decr(rate)  # not processed here: not a hit
-            if not self.claim(key, lease):
-                return None
-            return Delivery(self.hit_rate_limit(scope, limit), None, prefetched=False)
-        limited = sliding_estimate(hits, int(earlier or 0), now, RATE_WINDOW) > limit
-        return Delivery(limited, json.loads(dialog) if dialog else None, prefetched=True,
-                        ahead=dict(zip(ahead, shared_values, strict=True)), fresh=not self.degraded)
+        results = self._pipeline(build)
+        shared = dict(zip(ahead, results[len(results) - len(ahead):], strict=True))
+        found = []
+        for i, (key, scope) in enumerate(deliveries):
+            claimed, hits, _, earlier, dialog = results[5 * i:5 * i + 5]
+            if not claimed:
+                self.r.decr(f"wl:rate:{scope}:{bucket}")  # not processed here: not a hit
+                found.append(Delivery(self.hit_rate_limit(scope, limit), None, prefetched=False)
+                             if self.claim(key, lease) else None)
+                continue
+            limited = sliding_estimate(hits, int(earlier or 0), now, RATE_WINDOW) > limit
+            found.append(Delivery(limited, json.loads(dialog) if dialog else None, prefetched=True,
+                                  ahead=shared, fresh=not self.degraded))
+        return found
+
+    def dialogs_of(self, openids: list[str]) -> list[dict[str, Any] | None]:
+        """Each sender's dialog, in one round trip."""
+        if not openids:
+            return []
+        raws = self.r.mget([f"wl:dialog:{openid}" for openid in openids])
+        return [json.loads(raw) if raw else None for raw in raws]
+
+    def finish_many(self, replies: dict[str, str], ttl: int = 600) -> None:
+        """`finish(key, reply)` for each, in one round trip."""
+        def build(pipe) -> None:
+            for key, reply in replies.items():
+                pipe.set(f"wl:msg:{key}", reply, ex=ttl)
+
+        if replies:
+            self._pipeline(build)
+
+    def release_many(self, keys: list[str]) -> None:
+        if keys:
+            self.r.delete(*(f"wl:msg:{key}" for key in keys))
 
     def finish(self, key: str | None, reply: str, ttl: int = 600,
                dialogs: dict[str, tuple[str, int] | None] | None = None) -> None:

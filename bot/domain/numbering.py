@@ -25,6 +25,8 @@ from bot.domain.vocabulary import day_key, format_number, local_now
 
 SEQUENCE = "event_number_seq"
 _TAKE = text(f"SELECT nextval('{SEQUENCE}') AS value, (SELECT base FROM number_base WHERE key = :key) AS base")
+_TAKE_MANY = text(f"SELECT nextval('{SEQUENCE}') AS value, (SELECT base FROM number_base WHERE key = :key) AS base "
+                  "FROM generate_series(1, :count)")
 _SET_BASE = text("INSERT INTO number_base (key, base) VALUES (:key, :base) ON CONFLICT (key) DO NOTHING")
 _BASE = text("SELECT base FROM number_base WHERE key = :key")
 # Migration 0011 and bench/generate.py: numbers continue after the counters' values (the next
@@ -42,6 +44,18 @@ def next_number(session: Session, now: datetime | None = None) -> str:
         return format_number(key, _from_sequence(session, key))
     dialect = session.get_bind().dialect.name
     return format_number(key, session.execute(_counter_statement(dialect), {"key": key}).scalar_one())
+
+
+def next_numbers(session: Session, count: int, now: datetime | None = None) -> list[str]:
+    """The day's next `count` numbers: one statement on PostgreSQL (messages stored first together)."""
+    key = today_key(now)
+    if count <= 0:
+        return []
+    if not in_sequence(session):
+        return [next_number(session, now) for _ in range(count)]
+    rows = session.execute(_TAKE_MANY, {"key": key, "count": count}).all()
+    sequences = [_over_base(session, key, value, base) for value, base in rows]
+    return [format_number(key, s if s is not None else _from_sequence(session, key)) for s in sequences]
 
 
 def _from_sequence(session: Session, key: str) -> int:

@@ -160,7 +160,7 @@ def handle(session: Session, incoming: Incoming, store: Store, data: dict | None
 # ----------------------------------------------------------------------------- storing first
 
 
-def _reads_as_report(session: Session, store: Store, incoming: Incoming) -> bool:
+def reads_as_report(session: Session, store: Store, incoming: Incoming) -> bool:
     """Promise an event number only to what the routers will surely file as a report, decided
     without the classifier (which may be what is slow): a resident's message with content, not a
     short command or answer, and no conversation waiting for an answer."""
@@ -188,10 +188,15 @@ def defer(incoming: Incoming, *, view: DeliveryStore | None = None) -> str | Non
             store.finish(incoming.key, RATE_LIMITED)  # a flood from one sender is not stored either
             return RATE_LIMITED
         view = DeliveryStore(store, incoming.openid, delivery)
+    return store_one(incoming, view)
+
+
+def store_one(incoming: Incoming, view: DeliveryStore) -> str:
+    """The claimed message stored, its answer recorded and returned (`defer` past the claim)."""
     try:
         with session_factory()() as session:
             view.serve(session)
-            number = next_number(session) if _reads_as_report(session, view, incoming) else None
+            number = next_number(session) if reads_as_report(session, view, incoming) else None
             inserted = insert_ignore(session, InboxMessage, key=incoming.key, openid=incoming.openid,
                                      payload=dataclasses.asdict(incoming), number=number, status="pending",
                                      attempts=0, received_at=utcnow())
@@ -200,12 +205,17 @@ def defer(incoming: Incoming, *, view: DeliveryStore | None = None) -> str | Non
             session.commit()
     except Exception:
         log.exception("storing %s first failed", incoming.key)
-        store.release(incoming.key)
+        view.store.release(incoming.key)
         return SORRY
-    reply = ACK_REPORT.format(number=number) if number else ACK_MESSAGE
-    store.finish(incoming.key, reply)
+    reply = acknowledgement(number)
+    view.store.finish(incoming.key, reply)
     log.debug("webhook: %s stored first (%s)", incoming.key, number or "no number")  # a flood: no line each
     return reply
+
+
+def acknowledgement(number: str | None) -> str:
+    """The answer to a message stored first: its promised number, if it reads as a report."""
+    return ACK_REPORT.format(number=number) if number else ACK_MESSAGE
 
 
 # ----------------------------------------------------------------------------- the background

@@ -139,7 +139,11 @@ async def _answer_in_time(request: Request, incoming: Incoming, ticket: Ticket) 
 
 
 async def _store_first(request: Request, incoming: Incoming, *, claim: bool) -> str | None:
-    """Stored first from the event loop's side: `claim` when no handler thread claimed it."""
+    """Stored first from the event loop's side: `claim` when no handler thread claimed it. With the
+    app running, together with the messages stored first at the same moment (bot.wechat.together)."""
+    together = getattr(request.app.state, "store_first", None)
+    if together is not None:
+        return await together.store(incoming, claim=claim)
     view = None if claim else DeliveryStore.claimed_elsewhere(get_store(), incoming.openid)
     return await _in_intake(request, lambda: inbox.defer(incoming, view=view))
 

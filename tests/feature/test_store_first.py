@@ -43,6 +43,18 @@ def _stored(key_openid: str) -> list[InboxMessage]:
         return list(session.scalars(select(InboxMessage).where(InboxMessage.openid == key_openid)))
 
 
+def _settled(timeout: float = 90) -> None:
+    """Every stored message handled by the background (else the next test's clean-up races it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.session_factory()() as session:
+            if not session.scalar(select(func.count()).select_from(InboxMessage)
+                                  .where(InboxMessage.status.in_(InboxMessage.OPEN_STATES))):
+                return
+        time.sleep(0.3)
+    raise AssertionError("stored messages still waiting")
+
+
 def _events_of(text: str) -> int:
     with db.session_factory()() as session:
         return session.scalar(select(func.count()).select_from(Event).where(Event.text == text))
@@ -217,3 +229,82 @@ def test_while_a_flood_is_on_every_message_is_stored_first_and_then_the_full_pat
     assert "已受理" in second and "稍后推送" not in second, second
     wait_text(clean, "o-flood-mode", f"事件编号：{number}", timeout=30)  # the first, completed
     side.close()
+
+
+def test_messages_stored_first_at_the_same_moment_share_one_insert_and_one_commit(clean, monkeypatch):
+    """A flood stores its messages first together (bot.wechat.together): one INSERT and one commit
+    for the messages that arrive while a batch is being written, each still answered with its own
+    number only after its row is committed; WeChat's retries get the same answer."""
+    from bot.core.runtime import current
+    from bot.wechat import together
+    from bot.wechat.inbox import Load
+    from tests.support.sql import statements
+
+    clean.configure(wechat_aes_key=AES_KEY)
+    real = together.store_many
+    sizes: list[int] = []
+
+    def slow_store_many(messages):  # a slow database: what piles up meanwhile is the next batch
+        sizes.append(len(messages))
+        time.sleep(0.3)
+        return real(messages)
+
+    monkeypatch.setattr(together, "store_many", slow_store_many)
+    current().component(Load).stored_first()  # a flood is on: every message is stored first
+    replies: dict[int, str] = {}
+
+    def send(i: int) -> None:
+        side = clean.wechat(aes=True)
+        replies[i] = side.text(f"o-together-{i}", f"水果湖小区{i}栋楼道灯坏了，晚上黑漆漆的", msg_id=770000 + i).text
+        side.close()
+
+    with statements(whole=True) as seen:
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert len(replies) == 24 and all("分类与派单结果稍后推送" in r for r in replies.values()), replies
+    numbers = {number_in(r) for r in replies.values()}
+    assert len(numbers) == 24
+    inserts = [s for s in seen if s.startswith("INSERT INTO inbox_message")]
+    assert len(inserts) == len(sizes) < 24, (len(inserts), sizes)  # one statement per batch
+    assert max(sizes) > 1
+    rows = _stored("o-together-3")
+    assert len(rows) == 1 and rows[0].number == number_in(replies[3])
+    side = clean.wechat(aes=True)  # WeChat's retry of one of them: the same answer, nothing new
+    again = side.text("o-together-3", "水果湖小区3栋楼道灯坏了，晚上黑漆漆的", msg_id=770003).text
+    assert again == replies[3]
+    side.close()
+    wait_text(clean, "o-together-5", f"事件编号：{number_in(replies[5])}", timeout=60)  # completed later
+    _settled()
+
+
+def test_a_batch_stored_first_that_fails_together_is_stored_one_message_at_a_time(clean, monkeypatch):
+    """One message the batch cannot write (here: every batched INSERT fails) costs the others
+    nothing: each is stored on its own and answered with its number."""
+    from bot.core.runtime import current
+    from bot.wechat import together
+    from bot.wechat.inbox import Load
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the batched INSERT failed")
+
+    monkeypatch.setattr(together, "insert_ignore_many", broken)
+    current().component(Load).stored_first()
+    replies: dict[int, str] = {}
+
+    def send(i: int) -> None:
+        side = clean.wechat()
+        replies[i] = side.text(f"o-alone-{i}", f"东亭小区{i}栋门口垃圾堆了三天没人清运").text
+        side.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all("分类与派单结果稍后推送" in r for r in replies.values()), replies
+    assert len({number_in(r) for r in replies.values()}) == 8
+    assert len(_stored("o-alone-2")) == 1
+    _settled()
