@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, select, update
 from sqlalchemy.engine import Engine
@@ -86,26 +87,50 @@ def as_loaded(session: Session, model, row):
     """The session's `model` object for a row that a Core statement returned (every column), as a
     query would have loaded it: the object already in the session, refreshed, or a new one attached
     (an ORM-enabled INSERT … RETURNING costs several times the statement itself)."""
-    from sqlalchemy import inspect
-    from sqlalchemy.orm import make_transient_to_detached
+    mapping = row._mapping
+    return attach_loaded(session, model, {key: mapping[column] for key, column in _columns(model)}, refresh=True)
 
-    key = session.identity_key(model, row._mapping[inspect(model).primary_key[0]])
-    found = session.identity_map.get(key)
-    target = found if found is not None else model()
-    load_row(target, row)
-    if found is None:
-        make_transient_to_detached(target)
-        session.add(target)
+
+def attach_loaded(session: Session, model, values: dict, *, refresh: bool = False):
+    """The session's `model` object for a row known to be in the database, `values` by attribute
+    (every column): the one already in the session (its values set again when `refresh`), else a
+    new one attached as a query would have loaded it. Built without its constructor, whose
+    attribute events (history for a flush that will never come) cost more than the rest."""
+    from sqlalchemy.orm import make_transient_to_detached
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    found = session.identity_map.get(session.identity_key(model, values[_primary_key(model)]))
+    if found is not None:
+        for key, value in values.items() if refresh else ():
+            set_committed_value(found, key, value)
+        return found
+    target = _manager(model).new_instance()
+    target.__dict__.update(values)  # loaded state, as the ORM's loading writes it: no events, no history
+    make_transient_to_detached(target)
+    session.add(target)
     return target
 
 
-def load_row(target, row) -> None:
-    """Set every column of `target` from `row` (all its table's columns) as committed state."""
+@cache
+def _columns(model) -> tuple[tuple[str, Any], ...]:
     from sqlalchemy import inspect
-    from sqlalchemy.orm.attributes import set_committed_value
 
-    for prop in inspect(type(target)).column_attrs:
-        set_committed_value(target, prop.key, row._mapping[prop.columns[0]])
+    return tuple((prop.key, prop.columns[0]) for prop in inspect(model).column_attrs)
+
+
+@cache
+def _primary_key(model) -> str:
+    from sqlalchemy import inspect
+
+    mapper = inspect(model)
+    return mapper.get_property_by_column(mapper.primary_key[0]).key
+
+
+@cache
+def _manager(model):
+    from sqlalchemy import inspect
+
+    return inspect(model).class_manager
 
 
 def insert_ignore(session: Session, model, **values) -> int | None:

@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.core import revisions, runtime
+from bot.core.db import attach_loaded
 from bot.core.revisions import RevisionCache, follow_changes
 from bot.domain.models import Grid
 
@@ -80,9 +81,7 @@ class GridIndex:
         for row in reversed(chain):  # root first: each child holds its parent (the identity map is weak)
             found = session.identity_map.get(session.identity_key(Grid, row["id"]))
             if found is None:
-                found = Grid(**row)
-                make_transient_to_detached(found)
-                session.add(found)  # detached and not in this session: attached as is (a merge copies it)
+                found = attach_loaded(session, Grid, row)
                 set_committed_value(found, "parent", parent)
             parent = found
         return parent
