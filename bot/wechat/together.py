@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.core.db import insert_ignore_many, session_factory, utcnow
 from bot.core.store import Delivery, DeliveryStore, get_store
@@ -83,6 +84,12 @@ def store_many(messages: list[tuple[Incoming, bool]]) -> list[str | None]:
         return answers
     try:
         numbers = _insert(views, messages)
+    except (OperationalError, InterfaceError):  # the database, not a message: trying each would wait as long again
+        log.exception("storing %d messages first failed: the database is unreachable", len(views))
+        store.release_many([messages[i][0].key for i in views])  # WeChat's retries are handled afresh
+        for i in views:
+            answers[i] = inbox.SORRY
+        return answers
     except Exception:
         log.exception("storing %d messages first together failed: one at a time", len(views))
         for i, view in views.items():

@@ -308,3 +308,52 @@ def test_a_batch_stored_first_that_fails_together_is_stored_one_message_at_a_tim
     assert len({number_in(r) for r in replies.values()}) == 8
     assert len(_stored("o-alone-2")) == 1
     _settled()
+
+
+def test_a_database_that_cannot_be_reached_fails_the_batch_at_once_and_a_retry_is_stored(clean, monkeypatch):
+    """A connection failure is nobody's message: the batch is not tried again one message at a time
+    (a database that does not answer would hold every answer for a connect timeout each); every
+    message gets the quick apology, and its claim is released so WeChat's retry is handled."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot.core.runtime import current
+    from bot.wechat import together
+    from bot.wechat.inbox import Load
+
+    real = together.insert_ignore_many
+    down = {"on": True}
+    alone: list[str] = []
+
+    def unreachable(*args, **kwargs):
+        if down["on"]:
+            raise OperationalError("INSERT", {}, Exception("connection timeout expired"))
+        return real(*args, **kwargs)
+
+    def store_one(incoming, view):
+        alone.append(incoming.key)
+        return inbox.store_one(incoming, view)
+
+    monkeypatch.setattr(together, "insert_ignore_many", unreachable)
+    monkeypatch.setattr(together.inbox, "store_one", store_one)
+    current().component(Load).stored_first()
+    replies: dict[int, str] = {}
+
+    def send(i: int) -> None:
+        side = clean.wechat()
+        replies[i] = side.text(f"o-unreachable-{i}", f"东亭小区{i}栋门口垃圾堆了三天没人清运", msg_id=660000 + i).text
+        side.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all("系统繁忙" in r for r in replies.values()), replies
+    assert alone == []
+    down["on"] = False
+    current().component(Load).stored_first()
+    side = clean.wechat()  # WeChat's retry of one of them, the database back
+    again = side.text("o-unreachable-2", "东亭小区2栋门口垃圾堆了三天没人清运", msg_id=660002).text
+    side.close()
+    assert "分类与派单结果稍后推送" in again, again
+    _settled()
