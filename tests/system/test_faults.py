@@ -158,6 +158,75 @@ def test_a_report_stored_first_survives_kill_9_and_is_completed_after_the_restar
         drop_database(url)
 
 
+SLOW_WHILE_FLAGGED = """
+import os, time
+import nlp
+_real, _flag = nlp.classify, os.environ["TEST_SLOW_FLAG"]
+def _slow(text, *args, **kwargs):
+    if os.path.exists(_flag):
+        time.sleep(0.5)
+    return _real(text, *args, **kwargs)
+nlp.classify = _slow
+"""
+
+
+def test_kill_9_while_a_flood_is_stored_first_together_loses_no_acknowledged_report(tmp_path):
+    """A flood past what the full path can do (a 0.5 s classifier, 40 senders at once) is stored
+    first, many messages per commit (bot.wechat.together); kill -9 in the middle of it. Every
+    number a resident was given is an event once the restarted service has worked off the backlog,
+    and none twice."""
+    url = scratch_database("weilinli_fault_together")
+    slow, flag = tmp_path / "slow", tmp_path / "slow-flag"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(SLOW_WHILE_FLAGGED)
+    flag.write_text("on")
+    service = Service(tmp_path, WEILINLI_DATABASE_URL=url, WEILINLI_REPLY_BUDGET="1.5", PYTHONPATH=str(slow),
+                      TEST_SLOW_FLAG=str(flag))
+    assert service.run("db", "upgrade").returncode == 0
+    service.start()
+    acknowledged: list[str] = []
+    stored_first = [0]
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def flood(sender: int) -> None:
+        side = WeChatSide(service.url, TOKEN, timeout=5)
+        for i in range(200):
+            if stop.is_set():
+                break
+            try:
+                reply = side.text(f"o-together-{RUN}-{sender}-{i}", f"东亭小区{i % 9 + 1}栋停水了，一滴水都没有")
+            except Exception:  # the process died mid-request: not acknowledged
+                continue
+            found = NUMBER.search(reply.text) if reply.status == 200 else None
+            if found:
+                with lock:
+                    acknowledged.append(found.group(0))
+                    stored_first[0] += "稍后推送" in reply.text
+        side.close()
+
+    threads = [threading.Thread(target=flood, args=(s,)) for s in range(40)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 90
+    while stored_first[0] < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    service.kill()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert stored_first[0] >= 100, f"the flood should have been stored first: {stored_first[0]} of {len(acknowledged)}"
+    flag.unlink()  # the restarted service classifies at full speed: the backlog is worked off
+    service.start()
+    try:
+        stored = _wait_for_numbers(url, set(acknowledged), timeout=120)
+    finally:
+        service.stop()
+        drop_database(url)
+    assert set(acknowledged) <= stored, len(set(acknowledged) - stored)
+    assert len(acknowledged) == len(set(acknowledged))
+
+
 def test_database_down_gets_a_quick_apology_and_writes_nothing(tmp_path):
     url = scratch_database("weilinli_fault_db")
     proxy = TcpProxy("127.0.0.1", 5432).start()
