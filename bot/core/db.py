@@ -143,16 +143,15 @@ def insert_ignore_many(session: Session, model, rows: list[dict], column) -> lis
     """Many rows in one INSERT … ON CONFLICT DO NOTHING RETURNING `column` (SQLAlchemy's
     insertmanyvalues): the values of the rows written, not of those that existed."""
     sql = session.connection()
-    statement = upsert_for_dialect(sql.dialect.name)(model.__table__).on_conflict_do_nothing()
-    return list(sql.execute(statement.returning(column), rows).scalars())
+    return list(sql.execute(_insert_ignore(sql.dialect.name, model, column.key), rows).scalars())
 
 
 @cache
-def _insert_ignore(dialect: str, model):
+def _insert_ignore(dialect: str, model, returning: str = "id"):
     """Built once per table: the values come as parameters (building a statement per call costs
     more CPU than its round trip; this runs for every push queued)."""
     table = model.__table__
-    return upsert_for_dialect(dialect)(table).on_conflict_do_nothing().returning(table.c.id)
+    return upsert_for_dialect(dialect)(table).on_conflict_do_nothing().returning(table.c[returning])
 
 
 def build_engine() -> Engine:

@@ -197,9 +197,7 @@ def store_one(incoming: Incoming, view: DeliveryStore) -> str:
         with session_factory()() as session:
             view.serve(session)
             number = next_number(session) if reads_as_report(session, view, incoming) else None
-            inserted = insert_ignore(session, InboxMessage, key=incoming.key, openid=incoming.openid,
-                                     payload=dataclasses.asdict(incoming), number=number, status="pending",
-                                     attempts=0, received_at=utcnow())
+            inserted = insert_ignore(session, InboxMessage, **stored_row(incoming, number, utcnow()))
             if inserted is None:  # stored by an attempt that died before answering: keep its promise
                 number = session.scalar(select(InboxMessage.number).where(InboxMessage.key == incoming.key))
             session.commit()
@@ -211,6 +209,12 @@ def store_one(incoming: Incoming, view: DeliveryStore) -> str:
     view.store.finish(incoming.key, reply)
     log.debug("webhook: %s stored first (%s)", incoming.key, number or "no number")  # a flood: no line each
     return reply
+
+
+def stored_row(incoming: Incoming, number: str | None, now) -> dict:
+    """The `inbox_message` row of a message stored first (alone here, or together: bot.wechat.together)."""
+    return {"key": incoming.key, "openid": incoming.openid, "payload": dataclasses.asdict(incoming),
+            "number": number, "status": "pending", "attempts": 0, "received_at": now}
 
 
 def acknowledgement(number: str | None) -> str:

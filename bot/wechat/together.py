@@ -13,7 +13,6 @@ message. Each answer still leaves only after its row is committed.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -128,9 +127,7 @@ def _insert(views: dict[int, DeliveryStore], messages: list[tuple[Incoming, bool
         numbers: dict[int, str | None] = dict.fromkeys(views)
         numbers.update(zip(reports, next_numbers(session, len(reports)), strict=True))
         now = utcnow()
-        rows = [{"key": messages[i][0].key, "openid": messages[i][0].openid,
-                 "payload": dataclasses.asdict(messages[i][0]), "number": numbers[i], "status": "pending",
-                 "attempts": 0, "received_at": now} for i in views]
+        rows = [inbox.stored_row(messages[i][0], numbers[i], now) for i in views]
         inserted = set(insert_ignore_many(session, InboxMessage, rows, InboxMessage.key))
         if len(inserted) < len(rows):  # stored by attempts that died before answering: keep their promise
             earlier = {i: messages[i][0].key for i in views if messages[i][0].key not in inserted}
