@@ -55,6 +55,26 @@ def _settled(timeout: float = 90) -> None:
     raise AssertionError("stored messages still waiting")
 
 
+def _at_once(clean, count: int, openid: str, text: str, *, aes: bool = False,
+             msg_ids: int | None = None) -> dict[int, str]:
+    """`count` residents report at the same moment: `openid` and `text` are formatted with their
+    index i (and their MsgId is `msg_ids` + i, so a retry can repeat it); the replies by i."""
+    replies: dict[int, str] = {}
+
+    def send(i: int) -> None:
+        side = clean.wechat(aes=aes)
+        msg_id = None if msg_ids is None else msg_ids + i
+        replies[i] = side.text(openid.format(i=i), text.format(i=i), msg_id=msg_id).text
+        side.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return replies
+
+
 def _events_of(text: str) -> int:
     with db.session_factory()() as session:
         return session.scalar(select(func.count()).select_from(Event).where(Event.text == text))
@@ -251,19 +271,9 @@ def test_messages_stored_first_at_the_same_moment_share_one_insert_and_one_commi
 
     monkeypatch.setattr(together, "store_many", slow_store_many)
     current().component(Load).stored_first()  # a flood is on: every message is stored first
-    replies: dict[int, str] = {}
-
-    def send(i: int) -> None:
-        side = clean.wechat(aes=True)
-        replies[i] = side.text(f"o-together-{i}", f"水果湖小区{i}栋楼道灯坏了，晚上黑漆漆的", msg_id=770000 + i).text
-        side.close()
-
     with statements(whole=True) as seen:
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(24)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        replies = _at_once(clean, 24, "o-together-{i}", "水果湖小区{i}栋楼道灯坏了，晚上黑漆漆的",
+                           aes=True, msg_ids=770000)
     assert len(replies) == 24 and all("分类与派单结果稍后推送" in r for r in replies.values()), replies
     numbers = {number_in(r) for r in replies.values()}
     assert len(numbers) == 24
@@ -292,18 +302,7 @@ def test_a_batch_stored_first_that_fails_together_is_stored_one_message_at_a_tim
 
     monkeypatch.setattr(together, "insert_ignore_many", broken)
     current().component(Load).stored_first()
-    replies: dict[int, str] = {}
-
-    def send(i: int) -> None:
-        side = clean.wechat()
-        replies[i] = side.text(f"o-alone-{i}", f"东亭小区{i}栋门口垃圾堆了三天没人清运").text
-        side.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    replies = _at_once(clean, 8, "o-alone-{i}", "东亭小区{i}栋门口垃圾堆了三天没人清运")
     assert all("分类与派单结果稍后推送" in r for r in replies.values()), replies
     assert len({number_in(r) for r in replies.values()}) == 8
     assert len(_stored("o-alone-2")) == 1
@@ -329,25 +328,16 @@ def test_a_database_that_cannot_be_reached_fails_the_batch_at_once_and_a_retry_i
             raise OperationalError("INSERT", {}, Exception("connection timeout expired"))
         return real(*args, **kwargs)
 
+    real_store_one = inbox.store_one  # taken before the patch: the spy must not call itself
+
     def store_one(incoming, view):
         alone.append(incoming.key)
-        return inbox.store_one(incoming, view)
+        return real_store_one(incoming, view)
 
     monkeypatch.setattr(together, "insert_ignore_many", unreachable)
     monkeypatch.setattr(together.inbox, "store_one", store_one)
     current().component(Load).stored_first()
-    replies: dict[int, str] = {}
-
-    def send(i: int) -> None:
-        side = clean.wechat()
-        replies[i] = side.text(f"o-unreachable-{i}", f"东亭小区{i}栋门口垃圾堆了三天没人清运", msg_id=660000 + i).text
-        side.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    replies = _at_once(clean, 6, "o-unreachable-{i}", "东亭小区{i}栋门口垃圾堆了三天没人清运", msg_ids=660000)
     assert all("系统繁忙" in r for r in replies.values()), replies
     assert alone == []
     down["on"] = False

@@ -55,40 +55,57 @@ def test_redis_stopped_mid_run_degrades_and_recovers(tmp_path):
     assert len(numbers_in(f"sqlite:///{tmp_path / 'data' / 'weilinli.db'}")) == 3
 
 
+class Flood:
+    """`senders` residents reporting one after another (`openid` and `text` formatted with
+    `sender` and the report's `i`), up to `per_sender` each or until stopped; the numbers they
+    were given, and how many of those answers were stored first."""
+
+    def __init__(self, service: Service, senders: int, openid: str, text: str, *, per_sender: int):
+        self.service, self.openid, self.text, self.per_sender = service, openid, text, per_sender
+        self.acknowledged: list[str] = []
+        self.stored_first = 0
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._threads = [threading.Thread(target=self._send, args=(s,)) for s in range(senders)]
+        for t in self._threads:
+            t.start()
+
+    def _send(self, sender: int) -> None:
+        side = WeChatSide(self.service.url, TOKEN, timeout=5)
+        for i in range(1, self.per_sender + 1):
+            if self._stop.is_set():
+                break
+            try:
+                reply = side.text(self.openid.format(sender=sender, i=i), self.text.format(i=i))
+            except Exception:  # the process died mid-request: not acknowledged
+                continue
+            found = NUMBER.search(reply.text) if reply.status == 200 else None
+            if found:
+                with self._lock:
+                    self.acknowledged.append(found.group(0))
+                    self.stored_first += "稍后推送" in reply.text
+        side.close()
+
+    def killed_once(self, enough, *, within: float) -> list[str]:
+        """kill -9 the service once `enough()` holds (or after `within` seconds), stop the senders;
+        the numbers acknowledged before it died."""
+        deadline = time.monotonic() + within
+        while not enough() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.service.kill()
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+        return self.acknowledged
+
+
 def test_kill_9_during_a_flood_loses_no_acknowledged_report(tmp_path):
     url = scratch_database("weilinli_fault_kill")
     service = Service(tmp_path, WEILINLI_DATABASE_URL=url)
     assert service.run("db", "upgrade").returncode == 0
     service.start()
-    acknowledged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def flood(worker: int) -> None:
-        side = WeChatSide(service.url, TOKEN, timeout=5)
-        i = 0
-        while not stop.is_set() and i < 500:
-            i += 1
-            try:
-                reply = side.text(f"o-flood-{worker}-{i}", f"东亭小区{i}栋楼道灯坏了")
-            except Exception:  # the process died mid-request: not acknowledged
-                continue
-            found = NUMBER.search(reply.text) if reply.status == 200 else None
-            if found:
-                with lock:
-                    acknowledged.append(found.group(0))
-        side.close()
-
-    threads = [threading.Thread(target=flood, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 60
-    while len(acknowledged) < 20 and time.monotonic() < deadline:
-        time.sleep(0.05)  # kill mid-flood, once a good number of reports were acknowledged
-    service.kill()
-    stop.set()
-    for t in threads:
-        t.join(30)
+    flood = Flood(service, 4, "o-flood-{sender}-{i}", "东亭小区{i}栋楼道灯坏了", per_sender=500)
+    # kill mid-flood, once a good number of reports were acknowledged
+    acknowledged = flood.killed_once(lambda: len(flood.acknowledged) >= 20, within=60)
     assert len(acknowledged) >= 10, "the flood should have been acknowledged before the kill"
     service.start()  # restart on the same database
     try:
@@ -184,38 +201,10 @@ def test_kill_9_while_a_flood_is_stored_first_together_loses_no_acknowledged_rep
                       TEST_SLOW_FLAG=str(flag))
     assert service.run("db", "upgrade").returncode == 0
     service.start()
-    acknowledged: list[str] = []
-    stored_first = [0]
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def flood(sender: int) -> None:
-        side = WeChatSide(service.url, TOKEN, timeout=5)
-        for i in range(200):
-            if stop.is_set():
-                break
-            try:
-                reply = side.text(f"o-together-{RUN}-{sender}-{i}", f"东亭小区{i % 9 + 1}栋停水了，一滴水都没有")
-            except Exception:  # the process died mid-request: not acknowledged
-                continue
-            found = NUMBER.search(reply.text) if reply.status == 200 else None
-            if found:
-                with lock:
-                    acknowledged.append(found.group(0))
-                    stored_first[0] += "稍后推送" in reply.text
-        side.close()
-
-    threads = [threading.Thread(target=flood, args=(s,)) for s in range(40)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 90
-    while stored_first[0] < 100 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    service.kill()
-    stop.set()
-    for t in threads:
-        t.join(30)
-    assert stored_first[0] >= 100, f"the flood should have been stored first: {stored_first[0]} of {len(acknowledged)}"
+    flood = Flood(service, 40, f"o-together-{RUN}-{{sender}}-{{i}}", "东亭小区{i}栋停水了，一滴水都没有",
+                  per_sender=200)
+    acknowledged = flood.killed_once(lambda: flood.stored_first >= 100, within=90)
+    assert flood.stored_first >= 100, f"not stored first: {flood.stored_first} of {len(acknowledged)}"
     flag.unlink()  # the restarted service classifies at full speed: the backlog is worked off
     service.start()
     try:
